@@ -1,0 +1,34 @@
+//! Storage adapters for VINR, and what comes with them: the in-memory [`Store`], the
+//! AES-256-GCM card vault, the OS clock and id source, and the store contract suite.
+//!
+//! Every adapter here implements a driven port of `vinr-ports`; the engine never names them,
+//! the facade (`vinr`) wires them in.
+//! `Vinr::sandbox()` runs on [`memory::MemoryStore`] and [`vault::AesVault::random`].
+//!
+//! # Layout
+//! - [`memory`] (feature `memory`, on by default): [`memory::MemoryStore`], the [`Store`] kept
+//!   in a map under one lock, with test-support fault injection.
+//! - [`vault`]: [`vault::AesVault`], the [`CardVault`] with AES-256-GCM, several keys for
+//!   rotation and an HMAC-SHA256 fingerprint key.
+//! - [`clock`]: [`clock::SystemClock`], the [`Clock`] that reads the OS clock.
+//! - [`ids`]: [`ids::OsRandomIds`], the [`IdGenerator`] that draws from the OS generator.
+//! - [`contract`] (feature `contract`): the store contract suite that every store adapter
+//!   (memory, SQLite, PostgreSQL) runs unchanged, and the [`store_contract_tests!`] macro.
+//!
+//! # Architecture invariant
+//! Nothing here decides anything: a store keeps what the engine commits and answers the reads
+//! the port names, and the vault only seals, opens and fingerprints.
+//! No adapter logs, and no error carries a card number or a key.
+//!
+//! [`Store`]: vinr_ports::store::Store
+//! [`CardVault`]: vinr_ports::vault::CardVault
+//! [`Clock`]: vinr_ports::clock::Clock
+//! [`IdGenerator`]: vinr_ports::ids::IdGenerator
+
+pub mod clock;
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod ids;
+#[cfg(feature = "memory")]
+pub mod memory;
+pub mod vault;

@@ -1,0 +1,580 @@
+//! [`MemoryStore`]: the [`Store`] kept in maps under one lock.
+//!
+//! It backs `Vinr::sandbox()` and the engine's tests.
+//! Every kind of object has its own map keyed by id; each object also gets an insertion
+//! sequence number when it is inserted, so lists can be ordered newest first (by `created`,
+//! ties broken by insertion order, as the port says) and an update keeps its place.
+//! `commit` checks every guard and then applies every write under a single acquisition of the
+//! lock, so a write set is all or nothing and no reader sees half of one.
+//!
+//! ```
+//! use vinr_ports::Mode;
+//! use vinr_ports::store::{PageRequest, Store, WriteSet};
+//! use vinr_store::memory::MemoryStore;
+//!
+//! # tokio_test(async {
+//! let store = MemoryStore::new();
+//! store.commit(WriteSet::default()).await?;
+//! let page = store.customers(Mode::Test, None, PageRequest::first(10)).await?;
+//! assert!(page.items.is_empty() && !page.has_more);
+//! assert_eq!(store.commit_count(), 1);
+//! # Ok::<(), vinr_ports::store::StoreError>(())
+//! # });
+//! # fn tokio_test<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use vinr_domain::customer::{Customer, email_lookup_key};
+use vinr_domain::event::EventType;
+use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
+use vinr_domain::method::{Fingerprint, MethodState, StoredMethod};
+use vinr_domain::payment::{PaymentRecord, PaymentStatus};
+use vinr_domain::setup::SetupRecord;
+use vinr_domain::webhook::EndpointRecord;
+use vinr_ports::Mode;
+use vinr_ports::event::Event;
+use vinr_ports::store::{IdempotencyRecord, Page, PageRequest, Store, StoreError, Write, WriteSet};
+
+/// The in-memory store.
+///
+/// Cheap to clone: clones share one state (an `Arc` inside), so a clone handed to the engine
+/// and one kept by a test see the same objects.
+/// Nothing is persisted; dropping the last clone forgets everything.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Test support: the next `n` commits fail with `StoreError::Unavailable("injected")` and
+    /// apply nothing, as a store outage would; later commits behave normally again.
+    ///
+    /// Lets engine tests inject a store failure between the phases of a command.
+    /// Calling it again replaces the count.
+    pub fn fail_next_commits(&self, n: usize) {
+        self.lock().fail_next = n;
+    }
+
+    /// Test support: how many commits succeeded so far (failed and refused ones not counted).
+    pub fn commit_count(&self) -> u64 {
+        self.lock().commits
+    }
+
+    /// The state, even if a thread panicked while holding the lock: the state is only changed
+    /// after every guard passed, by code that does not panic, so it is never half-written.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Everything the store holds.
+#[derive(Debug, Default)]
+struct State {
+    /// The last insertion sequence number handed out (shared by every kind).
+    seq: u64,
+    customers: Table<Customer>,
+    methods: Table<StoredMethod>,
+    payments: Table<PaymentRecord>,
+    setups: Table<SetupRecord>,
+    endpoints: Table<EndpointRecord>,
+    idempotency: Table<IdempotencyRecord>,
+    events: HashMap<EventId, Row<Event>>,
+    /// How many of the next commits to fail (test support).
+    fail_next: usize,
+    /// How many commits succeeded.
+    commits: u64,
+}
+
+impl State {
+    /// Checks every guard of the write set against the state, without changing anything.
+    fn check(&self, writes: &WriteSet) -> Result<(), StoreError> {
+        self.customers.check(&writes.customers)?;
+        self.methods.check(&writes.methods)?;
+        self.payments.check(&writes.payments)?;
+        self.setups.check(&writes.setups)?;
+        self.endpoints.check(&writes.endpoints)?;
+        self.idempotency.check(&writes.idempotency)?;
+        let mut new_events = std::collections::HashSet::new();
+        for event in &writes.events {
+            if self.events.contains_key(&event.id) || !new_events.insert(&event.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a write set whose guards [`State::check`] passed.
+    fn apply(&mut self, writes: WriteSet) {
+        let seq = &mut self.seq;
+        self.customers.apply(writes.customers, seq);
+        self.methods.apply(writes.methods, seq);
+        self.payments.apply(writes.payments, seq);
+        self.setups.apply(writes.setups, seq);
+        self.endpoints.apply(writes.endpoints, seq);
+        self.idempotency.apply(writes.idempotency, seq);
+        for event in writes.events {
+            *seq += 1;
+            self.events.insert(event.id.clone(), Row { seq: *seq, value: event });
+        }
+    }
+}
+
+/// An object and its insertion sequence number.
+#[derive(Debug, Clone)]
+struct Row<T> {
+    seq: u64,
+    value: T,
+}
+
+/// What the store needs to know of an object it guards by version.
+trait Versioned: Clone {
+    /// The unique key.
+    type Key: Clone + Eq + Hash;
+    /// The object's unique key.
+    fn key(&self) -> Self::Key;
+    /// The object's version.
+    fn version(&self) -> u64;
+}
+
+/// What the store needs to know of an object it lists.
+trait Listed: Clone {
+    /// The id that cursors name.
+    type Id: Eq;
+    /// The object's id.
+    fn id(&self) -> &Self::Id;
+    /// Whether it lives in live mode.
+    fn livemode(&self) -> bool;
+    /// When it was created; lists are ordered by it.
+    fn created(&self) -> DateTime<Utc>;
+}
+
+/// One kind of versioned object, by key.
+#[derive(Debug)]
+struct Table<T: Versioned> {
+    rows: HashMap<T::Key, Row<T>>,
+}
+
+impl<T: Versioned> Default for Table<T> {
+    fn default() -> Self {
+        Self { rows: HashMap::new() }
+    }
+}
+
+impl<T: Versioned> Table<T> {
+    /// Checks the guards of `writes` in order, each against the state the earlier ones would
+    /// leave (as sequential `UPDATE … WHERE version = n` statements in one transaction would).
+    fn check(&self, writes: &[Write<T>]) -> Result<(), StoreError> {
+        // The version each key would have after the writes seen so far; `None`: absent.
+        let mut pending: HashMap<T::Key, Option<u64>> = HashMap::new();
+        for write in writes {
+            let key = write.value().key();
+            let current = match pending.get(&key) {
+                Some(version) => *version,
+                None => self.rows.get(&key).map(|row| row.value.version()),
+            };
+            let next = match write {
+                Write::Insert(value) => match current {
+                    None => Some(value.version()),
+                    Some(_) => return Err(StoreError::Conflict),
+                },
+                Write::Update { expected, value } => {
+                    if current != Some(*expected) {
+                        return Err(StoreError::Conflict);
+                    }
+                    Some(value.version())
+                }
+                Write::Delete { expected, .. } => {
+                    if current != Some(*expected) {
+                        return Err(StoreError::Conflict);
+                    }
+                    None
+                }
+            };
+            pending.insert(key, next);
+        }
+        Ok(())
+    }
+
+    /// Applies writes whose guards passed; an update keeps the object's sequence number.
+    fn apply(&mut self, writes: Vec<Write<T>>, seq: &mut u64) {
+        for write in writes {
+            match write {
+                Write::Insert(value) => {
+                    *seq += 1;
+                    self.rows.insert(value.key(), Row { seq: *seq, value });
+                }
+                Write::Update { value, .. } => match self.rows.entry(value.key()) {
+                    Entry::Occupied(mut row) => row.get_mut().value = value,
+                    // The guard saw the object, so this arm is never taken; inserting keeps the
+                    // write rather than dropping it.
+                    Entry::Vacant(slot) => {
+                        *seq += 1;
+                        slot.insert(Row { seq: *seq, value });
+                    }
+                },
+                Write::Delete { value, .. } => {
+                    self.rows.remove(&value.key());
+                }
+            }
+        }
+    }
+
+    /// The object under `key`.
+    fn get(&self, key: &T::Key) -> Option<&T> {
+        self.rows.get(key).map(|row| &row.value)
+    }
+}
+
+impl<T: Versioned + Listed> Table<T> {
+    /// The object with this id in this mode.
+    fn get_in(&self, mode: Mode, key: &T::Key) -> Option<T> {
+        self.get(key).filter(|v| v.livemode() == mode.livemode()).cloned()
+    }
+
+    /// A page of the objects of `mode` that pass `keep`, newest first.
+    fn page(
+        &self,
+        mode: Mode,
+        keep: impl Fn(&T) -> bool,
+        request: &PageRequest<<T as Listed>::Id>,
+    ) -> Result<Page<T>, StoreError> {
+        page(self.rows.values(), mode, keep, request)
+    }
+}
+
+/// A page of the `rows` of `mode` that pass `keep`, newest first: by `created`, ties broken by
+/// insertion order, both descending.
+fn page<'a, T: Listed + 'a>(
+    rows: impl Iterator<Item = &'a Row<T>>,
+    mode: Mode,
+    keep: impl Fn(&T) -> bool,
+    request: &PageRequest<T::Id>,
+) -> Result<Page<T>, StoreError> {
+    let mut matching: Vec<&Row<T>> = rows
+        .filter(|row| row.value.livemode() == mode.livemode() && keep(&row.value))
+        .collect();
+    matching.sort_unstable_by(|a, b| (b.value.created(), b.seq).cmp(&(a.value.created(), a.seq)));
+    let start = match &request.starting_after {
+        None => 0,
+        Some(cursor) => {
+            matching
+                .iter()
+                .position(|row| row.value.id() == cursor)
+                .ok_or(StoreError::CursorNotFound)?
+                + 1
+        }
+    };
+    let rest = matching.get(start..).unwrap_or_default();
+    Ok(Page {
+        items: rest.iter().take(request.limit).map(|row| row.value.clone()).collect(),
+        has_more: rest.len() > request.limit,
+    })
+}
+
+impl Versioned for Customer {
+    type Key = CustomerId;
+    fn key(&self) -> CustomerId {
+        self.id.clone()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Listed for Customer {
+    type Id = CustomerId;
+    fn id(&self) -> &CustomerId {
+        &self.id
+    }
+    fn livemode(&self) -> bool {
+        self.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.created
+    }
+}
+
+impl Versioned for StoredMethod {
+    type Key = PaymentMethodId;
+    fn key(&self) -> PaymentMethodId {
+        self.method.id.clone()
+    }
+    fn version(&self) -> u64 {
+        self.method.version
+    }
+}
+
+impl Listed for StoredMethod {
+    type Id = PaymentMethodId;
+    fn id(&self) -> &PaymentMethodId {
+        &self.method.id
+    }
+    fn livemode(&self) -> bool {
+        self.method.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.method.created
+    }
+}
+
+impl Versioned for PaymentRecord {
+    type Key = PaymentId;
+    fn key(&self) -> PaymentId {
+        self.payment.id.clone()
+    }
+    fn version(&self) -> u64 {
+        self.payment.version
+    }
+}
+
+impl Listed for PaymentRecord {
+    type Id = PaymentId;
+    fn id(&self) -> &PaymentId {
+        &self.payment.id
+    }
+    fn livemode(&self) -> bool {
+        self.payment.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.payment.created
+    }
+}
+
+impl Versioned for SetupRecord {
+    type Key = SetupId;
+    fn key(&self) -> SetupId {
+        self.setup.id.clone()
+    }
+    fn version(&self) -> u64 {
+        self.setup.version
+    }
+}
+
+impl Listed for SetupRecord {
+    type Id = SetupId;
+    fn id(&self) -> &SetupId {
+        &self.setup.id
+    }
+    fn livemode(&self) -> bool {
+        self.setup.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.setup.created
+    }
+}
+
+impl Versioned for EndpointRecord {
+    type Key = WebhookEndpointId;
+    fn key(&self) -> WebhookEndpointId {
+        self.endpoint.id.clone()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Listed for EndpointRecord {
+    type Id = WebhookEndpointId;
+    fn id(&self) -> &WebhookEndpointId {
+        &self.endpoint.id
+    }
+    fn livemode(&self) -> bool {
+        self.endpoint.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.endpoint.created
+    }
+}
+
+impl Versioned for IdempotencyRecord {
+    type Key = (String, String);
+    fn key(&self) -> (String, String) {
+        (self.scope.clone(), self.key.clone())
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Listed for Event {
+    type Id = EventId;
+    fn id(&self) -> &EventId {
+        &self.id
+    }
+    fn livemode(&self) -> bool {
+        self.livemode
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.created
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn customer(&self, mode: Mode, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
+        Ok(self.lock().customers.get_in(mode, id))
+    }
+
+    async fn customers(
+        &self,
+        mode: Mode,
+        email: Option<String>,
+        page: PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        let wanted = email.as_deref().map(email_lookup_key);
+        self.lock().customers.page(
+            mode,
+            |c| match &wanted {
+                None => true,
+                Some(key) => c.email.as_deref().map(email_lookup_key).as_ref() == Some(key),
+            },
+            &page,
+        )
+    }
+
+    async fn method(&self, mode: Mode, id: &PaymentMethodId) -> Result<Option<StoredMethod>, StoreError> {
+        Ok(self.lock().methods.get_in(mode, id))
+    }
+
+    async fn customer_methods(
+        &self,
+        mode: Mode,
+        customer: &CustomerId,
+        page: PageRequest<PaymentMethodId>,
+    ) -> Result<Page<StoredMethod>, StoreError> {
+        self.lock().methods.page(mode, |m| m.is_attached_to(customer), &page)
+    }
+
+    async fn method_by_fingerprint(
+        &self,
+        mode: Mode,
+        customer: &CustomerId,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<StoredMethod>, StoreError> {
+        // The newest one, should a customer ever hold two methods of one card.
+        let found = self.lock().methods.page(
+            mode,
+            |m| m.is_attached_to(customer) && &m.method.fingerprint == fingerprint,
+            &PageRequest::first(1),
+        )?;
+        Ok(found.items.into_iter().next())
+    }
+
+    async fn attached_methods(
+        &self,
+        mode: Mode,
+        page: PageRequest<PaymentMethodId>,
+    ) -> Result<Page<StoredMethod>, StoreError> {
+        self.lock().methods.page(mode, |m| m.state == MethodState::Attached, &page)
+    }
+
+    async fn payment(&self, mode: Mode, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
+        Ok(self.lock().payments.get_in(mode, id))
+    }
+
+    async fn payments(
+        &self,
+        mode: Mode,
+        customer: Option<CustomerId>,
+        status: Option<PaymentStatus>,
+        page: PageRequest<PaymentId>,
+    ) -> Result<Page<PaymentRecord>, StoreError> {
+        self.lock().payments.page(
+            mode,
+            |p| {
+                customer.as_ref().is_none_or(|c| p.payment.customer_id.as_ref() == Some(c))
+                    && status.is_none_or(|s| p.payment.status == s)
+            },
+            &page,
+        )
+    }
+
+    async fn stuck_payments(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<PaymentRecord>, StoreError> {
+        let state = self.lock();
+        let mut stuck: Vec<&Row<PaymentRecord>> = state
+            .payments
+            .rows
+            .values()
+            .filter(|row| row.value.payment.status == PaymentStatus::Processing && row.value.payment.created < before)
+            .collect();
+        stuck.sort_unstable_by_key(|row| (row.value.payment.created, row.seq));
+        Ok(stuck.into_iter().take(limit).map(|row| row.value.clone()).collect())
+    }
+
+    async fn setup(&self, mode: Mode, id: &SetupId) -> Result<Option<SetupRecord>, StoreError> {
+        Ok(self.lock().setups.get_in(mode, id))
+    }
+
+    async fn endpoint(&self, mode: Mode, id: &WebhookEndpointId) -> Result<Option<EndpointRecord>, StoreError> {
+        Ok(self.lock().endpoints.get_in(mode, id))
+    }
+
+    async fn endpoints(
+        &self,
+        mode: Mode,
+        page: PageRequest<WebhookEndpointId>,
+    ) -> Result<Page<EndpointRecord>, StoreError> {
+        self.lock().endpoints.page(mode, |_| true, &page)
+    }
+
+    async fn event(&self, mode: Mode, id: &EventId) -> Result<Option<Event>, StoreError> {
+        Ok(self
+            .lock()
+            .events
+            .get(id)
+            .map(|row| &row.value)
+            .filter(|e| e.livemode == mode.livemode())
+            .cloned())
+    }
+
+    async fn events(
+        &self,
+        mode: Mode,
+        kind: Option<EventType>,
+        page: PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        let state = self.lock();
+        self::page(
+            state.events.values(),
+            mode,
+            |e| kind.is_none_or(|k| e.kind == k),
+            &page,
+        )
+    }
+
+    async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(&(scope.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err(StoreError::Unavailable("injected".to_owned()));
+        }
+        state.check(&writes)?;
+        state.apply(writes);
+        state.commits += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+//! Project automation for VINR, in Rust: run it as `cargo xtask <command>` (the alias lives in
+//! `.cargo/config.toml`). `cargo xtask ci` green locally means CI green: `.ci/run` runs exactly it.
+//!
+//! Commands: `ci`, `test`, `tidy`, `help` (see [`USAGE`]).
+
+mod tidy;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use xshell::{Shell, cmd};
+
+/// What `cargo xtask help` prints.
+const USAGE: &str = "\
+Usage: cargo xtask <command>
+
+Commands:
+  ci     what CI runs (.ci/run), in order, stopping at the first failure:
+           cargo fmt --all -- --check
+           cargo clippy --workspace --all-targets --all-features -- -D warnings
+           cargo test --workspace --all-features   (unit, integration, doc tests and tidy)
+  test   only the workspace tests: cargo test --workspace --all-features
+  tidy   text checks the compiler does not make (crate docs, [lints], vinr-domain's
+         dependencies, leftover macros, clock reads, docs/ARCHITECTURE.md); see xtask/src/tidy.rs
+  help   this message
+";
+
+/// One cargo invocation of `cargo xtask ci`.
+struct Step {
+    /// Short name for headers and errors.
+    name: &'static str,
+    /// Arguments to cargo.
+    args: &'static [&'static str],
+    /// What to do when the step fails.
+    hint: &'static str,
+}
+
+const FMT: Step = Step {
+    name: "fmt",
+    args: &["fmt", "--all", "--", "--check"],
+    hint: "run `cargo fmt --all` and commit the result",
+};
+
+const CLIPPY: Step = Step {
+    name: "clippy",
+    args: &[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    hint: "fix the errors and warnings above",
+};
+
+const TEST: Step = Step {
+    name: "test",
+    args: &["test", "--workspace", "--all-features"],
+    hint: "fix the failing tests above (tidy problems: `cargo xtask tidy`)",
+};
+
+/// The steps of `cargo xtask ci`, in order.
+const CI_STEPS: &[Step] = &[FMT, CLIPPY, TEST];
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}`: the message and its causes on one line, without anyhow's backtrace.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dispatches on the command line.
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["help" | "-h" | "--help"] => {
+            std::io::stdout().write_all(USAGE.as_bytes())?;
+            Ok(())
+        }
+        ["ci"] => run_steps("ci", CI_STEPS),
+        ["test"] => run_steps("test", &[TEST]),
+        ["tidy"] => run_tidy(),
+        [command @ ("ci" | "test" | "tidy" | "help"), ..] => {
+            bail!("`cargo xtask {command}` takes no arguments\n\n{USAGE}")
+        }
+        [command, ..] => bail!("unknown command `{command}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of xtask's own manifest directory.
+fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+/// The cargo that runs us (`$CARGO`, set by `cargo run`), so the steps use the same toolchain.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Runs `steps` from the workspace root, printing a header before each, stopping at the first
+/// failure with an error naming the step.
+fn run_steps(task: &str, steps: &[Step]) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    let cargo = cargo();
+    let total = steps.len();
+    for (index, step) in steps.iter().enumerate() {
+        let args = step.args;
+        eprintln!(
+            "\n==> {task} [{}/{total}] {}: cargo {}",
+            index + 1,
+            step.name,
+            args.join(" ")
+        );
+        cmd!(sh, "{cargo} {args...}").run().with_context(|| {
+            format!(
+                "{task} failed at step {}/{total} `{}` (cargo {}): {}",
+                index + 1,
+                step.name,
+                args.join(" "),
+                step.hint
+            )
+        })?;
+    }
+    eprintln!("\n==> {task}: all {total} step(s) passed");
+    Ok(())
+}
+
+/// `cargo xtask tidy`: prints every problem, fails if there is any.
+fn run_tidy() -> Result<()> {
+    let problems = tidy::check(&project_root());
+    for problem in &problems {
+        eprintln!("tidy: {problem}");
+    }
+    if !problems.is_empty() {
+        bail!("tidy found {} problem(s)", problems.len());
+    }
+    eprintln!("tidy: ok");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command_line(step: &Step) -> String {
+        format!("cargo {}", step.args.join(" "))
+    }
+
+    #[test]
+    fn ci_runs_fmt_then_clippy_then_tests() {
+        let lines: Vec<String> = CI_STEPS.iter().map(command_line).collect();
+        assert_eq!(
+            lines,
+            [
+                "cargo fmt --all -- --check",
+                "cargo clippy --workspace --all-targets --all-features -- -D warnings",
+                "cargo test --workspace --all-features",
+            ]
+        );
+    }
+
+    #[test]
+    fn test_runs_the_workspace_tests() {
+        assert_eq!(command_line(&TEST), "cargo test --workspace --all-features");
+    }
+
+    #[test]
+    fn project_root_is_the_workspace() {
+        let root = project_root();
+        assert!(root.join("Cargo.toml").is_file());
+        assert!(root.join("xtask").join("Cargo.toml").is_file());
+        assert!(root.join("crates").is_dir());
+    }
+}
