@@ -33,6 +33,7 @@ mod cards;
 mod core;
 mod customers;
 mod events;
+mod maintenance;
 mod methods;
 mod payments;
 mod sandbox;

@@ -279,8 +279,14 @@ impl Engine {
             self.ports().store.commit(ws).await?;
             return Ok(result?);
         }
-        // Phase 1: the payment exists, in `processing`, with its key reserved.
+        // Phase 1: the payment exists, in `processing`, with its key reserved. The method must
+        // still be as read: a detach that commits first makes this conflict, and the retry
+        // then refuses the detached method, so no charge starts after a detach.
         self.push_transition(None, &created, now, &mut ws);
+        ws.methods.push(Write::Check {
+            expected: method.method.version,
+            value: method.clone(),
+        });
         let idem = match idem {
             Some(k) => {
                 let reservation = idem_write(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use vinr_domain::customer::Customer;
 use vinr_domain::event::EventType;
 use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
-use vinr_domain::method::{Fingerprint, StoredMethod};
+use vinr_domain::method::{Fingerprint, SealedCard, StoredMethod};
 use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
 use vinr_domain::webhook::EndpointRecord;
@@ -86,13 +86,25 @@ pub enum Write<T> {
         /// The object as read.
         value: T,
     },
+    /// Writes nothing, but fails the commit unless the object's stored version is still
+    /// `expected`: a command that *used* an object it does not change (a charge using a
+    /// method) is ordered after any concurrent change of it (a detach).
+    Check {
+        /// The version read.
+        expected: u64,
+        /// The object as read.
+        value: T,
+    },
 }
 
 impl<T> Write<T> {
     /// The object written (or deleted).
     pub fn value(&self) -> &T {
         match self {
-            Write::Insert(v) | Write::Update { value: v, .. } | Write::Delete { value: v, .. } => v,
+            Write::Insert(v)
+            | Write::Update { value: v, .. }
+            | Write::Delete { value: v, .. }
+            | Write::Check { value: v, .. } => v,
         }
     }
 }
@@ -146,8 +158,9 @@ pub struct IdempotencyRecord {
 /// Everything one command changes, committed together or not at all.
 ///
 /// A store MUST apply every write and append every event, or none, and MUST check every guard
-/// (`Insert`: the key is free; `Update`/`Delete`: the stored version equals `expected`) inside
-/// the same atomic step.
+/// (`Insert`: the key is free; `Update`/`Delete`/`Check`: the stored version equals `expected`;
+/// an event: its id is new) inside the same atomic step. Any failed guard is
+/// [`StoreError::Conflict`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteSet {
     /// Customer changes.
@@ -194,10 +207,14 @@ impl WriteSet {
 ///
 /// Contract (checked by the store contract suite of `vinr-store`):
 /// - reads see only objects of the given [`Mode`]; objects of the other mode are absent;
-/// - lists are newest first (by creation order, ties broken by insertion order) and a
-///   `starting_after` that names no object of that list gives [`StoreError::CursorNotFound`];
+/// - lists are newest first (by `created`, ties broken by insertion order); `starting_after`
+///   names an object of the list's kind and mode, and the page holds the objects after its
+///   position in that order, whether or not the cursor object still matches the list's filter
+///   (a method detached between two pages still works as a cursor); a cursor that names no
+///   object of that kind and mode gives [`StoreError::CursorNotFound`];
 /// - the email filter matches case-insensitively and exactly;
-/// - method lists and `method_by_fingerprint` see attached methods only;
+/// - method lists and `method_by_fingerprint` see attached methods only (if a customer had two
+///   attached methods with one fingerprint, the newest wins);
 /// - `commit` is atomic and guarded as [`WriteSet`] says; on [`StoreError::Conflict`] nothing
 ///   changed;
 /// - a committed write set is visible to every later read.
@@ -271,4 +288,39 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Commits a write set atomically, checking every guard.
     async fn commit(&self, writes: WriteSet) -> Result<(), StoreError>;
+    /// Up to `limit` sealed cards of any mode (in methods of any state, and pending cards of
+    /// payments and setups) sealed under a key other than `key_id`: the work list of a vault
+    /// key rotation.
+    async fn cards_sealed_with_other_keys(&self, key_id: &str, limit: usize) -> Result<Vec<SealedCardRef>, StoreError>;
+    /// Replaces the sealed card of `owner` by `resealed` if the owner still holds exactly
+    /// `current`; returns whether it did. Re-encryption is not a change of the object: its
+    /// `version` stays, and no event is written.
+    async fn replace_sealed_card(
+        &self,
+        owner: &CardOwner,
+        current: &SealedCard,
+        resealed: SealedCard,
+    ) -> Result<bool, StoreError>;
+    /// Forgets idempotency records created before `before`; returns how many.
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The object holding a sealed card.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CardOwner {
+    /// A stored method (its `sealed` card).
+    Method(PaymentMethodId),
+    /// A payment's pending card.
+    Payment(PaymentId),
+    /// A setup's pending card.
+    Setup(SetupId),
+}
+
+/// A sealed card and where it is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCardRef {
+    /// Who holds it.
+    pub owner: CardOwner,
+    /// The sealed card.
+    pub sealed: SealedCard,
 }

@@ -3,17 +3,18 @@
 //!
 //! Every adapter here implements a driven port of `vinr-ports`; the engine never names them,
 //! the facade (`vinr`) wires them in.
-//! `Vinr::sandbox()` runs on [`memory::MemoryStore`] and [`vault::AesVault::random`].
+//! `Vinr::sandbox()` runs on `memory::MemoryStore` and [`vault::AesVault::random`].
 //!
 //! # Layout
-//! - [`memory`] (feature `memory`, on by default): [`memory::MemoryStore`], the [`Store`] kept
+//! - `memory` (feature `memory`, on by default): `memory::MemoryStore`, the [`Store`] kept
 //!   in a map under one lock, with test-support fault injection.
 //! - [`vault`]: [`vault::AesVault`], the [`CardVault`] with AES-256-GCM, several keys for
 //!   rotation and an HMAC-SHA256 fingerprint key.
 //! - [`clock`]: [`clock::SystemClock`], the [`Clock`] that reads the OS clock.
 //! - [`ids`]: [`ids::OsRandomIds`], the [`IdGenerator`] that draws from the OS generator.
-//! - [`contract`] (feature `contract`): the store contract suite that every store adapter
-//!   (memory, SQLite, PostgreSQL) runs unchanged, and the [`store_contract_tests!`] macro.
+//! - `contract` (feature `contract`): the store contract suite that every store adapter
+//!   (memory, SQLite, PostgreSQL) runs unchanged, and the `store_contract_tests!` macro that
+//!   makes one test per check of it.
 //!
 //! # Architecture invariant
 //! Nothing here decides anything: a store keeps what the engine commits and answers the reads

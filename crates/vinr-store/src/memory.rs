@@ -25,8 +25,9 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -34,23 +35,45 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use vinr_domain::customer::{Customer, email_lookup_key};
 use vinr_domain::event::EventType;
-use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
-use vinr_domain::method::{Fingerprint, MethodState, StoredMethod};
+use vinr_domain::ids::{
+    CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
+};
+use vinr_domain::method::{Fingerprint, MethodState, SealedCard, StoredMethod};
 use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
 use vinr_domain::webhook::EndpointRecord;
 use vinr_ports::Mode;
 use vinr_ports::event::Event;
-use vinr_ports::store::{IdempotencyRecord, Page, PageRequest, Store, StoreError, Write, WriteSet};
+use vinr_ports::store::{
+    CardOwner, IdempotencyRecord, Page, PageRequest, SealedCardRef, Store, StoreError, Write, WriteSet,
+};
 
 /// The in-memory store.
 ///
 /// Cheap to clone: clones share one state (an `Arc` inside), so a clone handed to the engine
 /// and one kept by a test see the same objects.
 /// Nothing is persisted; dropping the last clone forgets everything.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows how many objects of each kind are held, never the objects (they hold
+/// personal data).
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("customers", &state.customers.rows.len())
+            .field("methods", &state.methods.rows.len())
+            .field("payments", &state.payments.rows.len())
+            .field("setups", &state.setups.rows.len())
+            .field("endpoints", &state.endpoints.rows.len())
+            .field("idempotency_records", &state.idempotency.rows.len())
+            .field("events", &state.events.len())
+            .field("commits", &state.commits)
+            .finish()
+    }
 }
 
 impl MemoryStore {
@@ -81,7 +104,7 @@ impl MemoryStore {
 }
 
 /// Everything the store holds.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     /// The last insertion sequence number handed out (shared by every kind).
     seq: u64,
@@ -107,7 +130,7 @@ impl State {
         self.setups.check(&writes.setups)?;
         self.endpoints.check(&writes.endpoints)?;
         self.idempotency.check(&writes.idempotency)?;
-        let mut new_events = std::collections::HashSet::new();
+        let mut new_events = HashSet::new();
         for event in &writes.events {
             if self.events.contains_key(&event.id) || !new_events.insert(&event.id) {
                 return Err(StoreError::Conflict);
@@ -127,13 +150,18 @@ impl State {
         self.idempotency.apply(writes.idempotency, seq);
         for event in writes.events {
             *seq += 1;
-            self.events.insert(event.id.clone(), Row { seq: *seq, value: event });
+            self.events.insert(
+                event.id.clone(),
+                Row {
+                    seq: *seq,
+                    value: event,
+                },
+            );
         }
     }
 }
 
 /// An object and its insertion sequence number.
-#[derive(Debug, Clone)]
 struct Row<T> {
     seq: u64,
     value: T,
@@ -162,14 +190,15 @@ trait Listed: Clone {
 }
 
 /// One kind of versioned object, by key.
-#[derive(Debug)]
 struct Table<T: Versioned> {
     rows: HashMap<T::Key, Row<T>>,
 }
 
 impl<T: Versioned> Default for Table<T> {
     fn default() -> Self {
-        Self { rows: HashMap::new() }
+        Self {
+            rows: HashMap::new(),
+        }
     }
 }
 
@@ -202,6 +231,12 @@ impl<T: Versioned> Table<T> {
                     }
                     None
                 }
+                Write::Check { expected, .. } => {
+                    if current != Some(*expected) {
+                        return Err(StoreError::Conflict);
+                    }
+                    current
+                }
             };
             pending.insert(key, next);
         }
@@ -228,6 +263,7 @@ impl<T: Versioned> Table<T> {
                 Write::Delete { value, .. } => {
                     self.rows.remove(&value.key());
                 }
+                Write::Check { .. } => {}
             }
         }
     }
@@ -241,7 +277,9 @@ impl<T: Versioned> Table<T> {
 impl<T: Versioned + Listed> Table<T> {
     /// The object with this id in this mode.
     fn get_in(&self, mode: Mode, key: &T::Key) -> Option<T> {
-        self.get(key).filter(|v| v.livemode() == mode.livemode()).cloned()
+        self.get(key)
+            .filter(|v| v.livemode() == mode.livemode())
+            .cloned()
     }
 
     /// A page of the objects of `mode` that pass `keep`, newest first.
@@ -263,23 +301,30 @@ fn page<'a, T: Listed + 'a>(
     keep: impl Fn(&T) -> bool,
     request: &PageRequest<T::Id>,
 ) -> Result<Page<T>, StoreError> {
-    let mut matching: Vec<&Row<T>> = rows
-        .filter(|row| row.value.livemode() == mode.livemode() && keep(&row.value))
-        .collect();
-    matching.sort_unstable_by(|a, b| (b.value.created(), b.seq).cmp(&(a.value.created(), a.seq)));
-    let start = match &request.starting_after {
-        None => 0,
-        Some(cursor) => {
-            matching
+    let in_mode: Vec<&Row<T>> = rows.filter(|row| row.value.livemode() == mode.livemode()).collect();
+    // The cursor is a position in the list's order; the object it names need not pass `keep`
+    // any more (a method detached between two pages still works as a cursor).
+    let after = match &request.starting_after {
+        None => None,
+        Some(cursor) => Some(
+            in_mode
                 .iter()
-                .position(|row| row.value.id() == cursor)
-                .ok_or(StoreError::CursorNotFound)?
-                + 1
-        }
+                .find(|row| row.value.id() == cursor)
+                .map(|row| (row.value.created(), row.seq))
+                .ok_or(StoreError::CursorNotFound)?,
+        ),
     };
-    let rest = matching.get(start..).unwrap_or_default();
+    let mut rest: Vec<&Row<T>> = in_mode
+        .into_iter()
+        .filter(|row| keep(&row.value) && after.is_none_or(|a| (row.value.created(), row.seq) < a))
+        .collect();
+    rest.sort_unstable_by_key(|row| std::cmp::Reverse((row.value.created(), row.seq)));
     Ok(Page {
-        items: rest.iter().take(request.limit).map(|row| row.value.clone()).collect(),
+        items: rest
+            .iter()
+            .take(request.limit)
+            .map(|row| row.value.clone())
+            .collect(),
         has_more: rest.len() > request.limit,
     })
 }
@@ -445,7 +490,11 @@ impl Store for MemoryStore {
         )
     }
 
-    async fn method(&self, mode: Mode, id: &PaymentMethodId) -> Result<Option<StoredMethod>, StoreError> {
+    async fn method(
+        &self,
+        mode: Mode,
+        id: &PaymentMethodId,
+    ) -> Result<Option<StoredMethod>, StoreError> {
         Ok(self.lock().methods.get_in(mode, id))
     }
 
@@ -455,7 +504,9 @@ impl Store for MemoryStore {
         customer: &CustomerId,
         page: PageRequest<PaymentMethodId>,
     ) -> Result<Page<StoredMethod>, StoreError> {
-        self.lock().methods.page(mode, |m| m.is_attached_to(customer), &page)
+        self.lock()
+            .methods
+            .page(mode, |m| m.is_attached_to(customer), &page)
     }
 
     async fn method_by_fingerprint(
@@ -478,10 +529,16 @@ impl Store for MemoryStore {
         mode: Mode,
         page: PageRequest<PaymentMethodId>,
     ) -> Result<Page<StoredMethod>, StoreError> {
-        self.lock().methods.page(mode, |m| m.state == MethodState::Attached, &page)
+        self.lock()
+            .methods
+            .page(mode, |m| m.state == MethodState::Attached, &page)
     }
 
-    async fn payment(&self, mode: Mode, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
+    async fn payment(
+        &self,
+        mode: Mode,
+        id: &PaymentId,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
         Ok(self.lock().payments.get_in(mode, id))
     }
 
@@ -495,30 +552,47 @@ impl Store for MemoryStore {
         self.lock().payments.page(
             mode,
             |p| {
-                customer.as_ref().is_none_or(|c| p.payment.customer_id.as_ref() == Some(c))
+                customer
+                    .as_ref()
+                    .is_none_or(|c| p.payment.customer_id.as_ref() == Some(c))
                     && status.is_none_or(|s| p.payment.status == s)
             },
             &page,
         )
     }
 
-    async fn stuck_payments(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<PaymentRecord>, StoreError> {
+    async fn stuck_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
         let state = self.lock();
         let mut stuck: Vec<&Row<PaymentRecord>> = state
             .payments
             .rows
             .values()
-            .filter(|row| row.value.payment.status == PaymentStatus::Processing && row.value.payment.created < before)
+            .filter(|row| {
+                row.value.payment.status == PaymentStatus::Processing
+                    && row.value.payment.created < before
+            })
             .collect();
         stuck.sort_unstable_by_key(|row| (row.value.payment.created, row.seq));
-        Ok(stuck.into_iter().take(limit).map(|row| row.value.clone()).collect())
+        Ok(stuck
+            .into_iter()
+            .take(limit)
+            .map(|row| row.value.clone())
+            .collect())
     }
 
     async fn setup(&self, mode: Mode, id: &SetupId) -> Result<Option<SetupRecord>, StoreError> {
         Ok(self.lock().setups.get_in(mode, id))
     }
 
-    async fn endpoint(&self, mode: Mode, id: &WebhookEndpointId) -> Result<Option<EndpointRecord>, StoreError> {
+    async fn endpoint(
+        &self,
+        mode: Mode,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<EndpointRecord>, StoreError> {
         Ok(self.lock().endpoints.get_in(mode, id))
     }
 
@@ -555,7 +629,11 @@ impl Store for MemoryStore {
         )
     }
 
-    async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         Ok(self
             .lock()
             .idempotency
@@ -573,6 +651,69 @@ impl Store for MemoryStore {
         state.apply(writes);
         state.commits += 1;
         Ok(())
+    }
+
+    async fn cards_sealed_with_other_keys(&self, key_id: &str, limit: usize) -> Result<Vec<SealedCardRef>, StoreError> {
+        let state = self.lock();
+        let methods = state.methods.rows.values().map(|r| &r.value).filter_map(|m| {
+            (m.sealed.key_id != key_id).then(|| SealedCardRef {
+                owner: CardOwner::Method(m.method.id.clone()),
+                sealed: m.sealed.clone(),
+            })
+        });
+        let payments = state.payments.rows.values().filter_map(|r| {
+            let card = r.value.pending_card.as_ref()?;
+            (card.sealed.key_id != key_id).then(|| SealedCardRef {
+                owner: CardOwner::Payment(r.value.payment.id.clone()),
+                sealed: card.sealed.clone(),
+            })
+        });
+        let setups = state.setups.rows.values().filter_map(|r| {
+            let card = r.value.pending_card.as_ref()?;
+            (card.sealed.key_id != key_id).then(|| SealedCardRef {
+                owner: CardOwner::Setup(r.value.setup.id.clone()),
+                sealed: card.sealed.clone(),
+            })
+        });
+        Ok(methods.chain(payments).chain(setups).take(limit).collect())
+    }
+
+    async fn replace_sealed_card(
+        &self,
+        owner: &CardOwner,
+        current: &SealedCard,
+        resealed: SealedCard,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let slot = match owner {
+            CardOwner::Method(id) => state.methods.rows.get_mut(id).map(|r| &mut r.value.sealed),
+            CardOwner::Payment(id) => state
+                .payments
+                .rows
+                .get_mut(id)
+                .and_then(|r| r.value.pending_card.as_mut())
+                .map(|c| &mut c.sealed),
+            CardOwner::Setup(id) => state
+                .setups
+                .rows
+                .get_mut(id)
+                .and_then(|r| r.value.pending_card.as_mut())
+                .map(|c| &mut c.sealed),
+        };
+        match slot {
+            Some(sealed) if sealed == current => {
+                *sealed = resealed;
+                Ok(true)
+            }
+            Some(_) | None => Ok(false),
+        }
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let n = state.idempotency.rows.len();
+        state.idempotency.rows.retain(|_, r| r.value.created >= before);
+        Ok((n - state.idempotency.rows.len()) as u64)
     }
 }
 

@@ -68,7 +68,10 @@ pub struct VaultKey {
 impl VaultKey {
     /// A key with this id and these bytes.
     pub fn new(id: impl Into<String>, bytes: [u8; 32]) -> Self {
-        Self { id: id.into(), bytes }
+        Self {
+            id: id.into(),
+            bytes,
+        }
     }
 
     /// A fresh key from the OS generator, under this id.
@@ -131,7 +134,10 @@ impl AesVault {
         OsRng.fill_bytes(&mut tag);
         let mut fingerprint_key = [0u8; 32];
         OsRng.fill_bytes(&mut fingerprint_key);
-        Self::new(VaultKey::random(format!("random-{}", hex(&tag))), fingerprint_key)
+        Self::new(
+            VaultKey::random(format!("random-{}", hex(&tag))),
+            fingerprint_key,
+        )
     }
 
     /// The vault with one more key, for opening records sealed under it.

@@ -95,6 +95,7 @@ fn every_input() -> Vec<PaymentInput> {
         },
         PaymentInput::Declined(CardFailure::declined(DeclineCode::GenericDecline)),
         PaymentInput::Declined(CardFailure::of(CardErrorCode::ProcessingError)),
+        PaymentInput::CardRefused(CardFailure::of(CardErrorCode::IncorrectNumber)),
         PaymentInput::ChallengeRequired {
             url: challenge_url(7),
         },
@@ -157,6 +158,7 @@ fn payment_input() -> impl Strategy<Value = PaymentInput> {
         3 => any::<u8>().prop_map(|n| PaymentInput::CardEntered { card: pending_card(n) }),
         2 => proptest::option::of(any::<u8>()).prop_map(|m| PaymentInput::Approved { method: m.map(pm_id) }),
         3 => card_failure().prop_map(PaymentInput::Declined),
+        1 => card_failure().prop_map(PaymentInput::CardRefused),
         3 => (0u16..1000).prop_map(|n| PaymentInput::ChallengeRequired { url: challenge_url(n) }),
         2 => Just(PaymentInput::AuthenticationCompleted),
         1 => Just(PaymentInput::AuthenticationFailed),
@@ -324,6 +326,7 @@ fn allowed(model: Model, input: &PaymentInput, expired: bool) -> Result<Allowed,
             },
             events: vec![],
         }),
+        (S::RequiresPaymentMethod, I::CardRefused(_)) => Ok(to(S::RequiresPaymentMethod, vec![])),
         (S::Processing, I::Approved { .. }) => Ok(to(S::Succeeded, vec![E::PaymentSucceeded])),
         (S::Processing, I::Declined(_)) => match model.source {
             Some(CardSource::Hosted) => Ok(to(S::RequiresPaymentMethod, vec![])),

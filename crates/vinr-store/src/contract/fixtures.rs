@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use vinr_domain::card::{Brand, Expiry, Funding};
 use vinr_domain::customer::{Address, Customer, CustomerFields, Metadata};
 use vinr_domain::event::{EventFilter, EventType};
-use vinr_domain::ids::{CustomerId, Entropy, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
+use vinr_domain::ids::{
+    CustomerId, Entropy, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
+};
 use vinr_domain::method::{CardSummary, Fingerprint, PendingCard, SealedCard, StoredMethod};
 use vinr_domain::money::{Currency, Money};
 use vinr_domain::payment::{NewPayment, PaymentInput, PaymentRecord, PaymentStatus};
@@ -20,7 +22,8 @@ use vinr_domain::{CardFailure, DeclineCode};
 use vinr_ports::Mode;
 use vinr_ports::event::{Event, EventData, EventObject};
 use vinr_ports::store::{
-    IdempotencyRecord, IdempotencyState, PageRequest, Store, StoreError, StoredOutcome, Write, WriteSet,
+    IdempotencyRecord, IdempotencyState, PageRequest, Store, StoreError, StoredOutcome, Write,
+    WriteSet,
 };
 
 /// The time of object number 0 (2030-03-17T17:46:40Z); object `n` is created `n` seconds later.
@@ -83,7 +86,12 @@ impl Fx {
             ]))
             .expect("valid metadata"),
         };
-        Customer::new(CustomerId::from_entropy(&entropy(n)), fields, mode.livemode(), at(n))
+        Customer::new(
+            CustomerId::from_entropy(&entropy(n)),
+            fields,
+            mode.livemode(),
+            at(n),
+        )
     }
 
     /// A customer with only this email (or none).
@@ -93,32 +101,50 @@ impl Fx {
             email: email.map(str::to_owned),
             ..CustomerFields::default()
         };
-        Customer::new(CustomerId::from_entropy(&entropy(n)), fields, mode.livemode(), at(n))
+        Customer::new(
+            CustomerId::from_entropy(&entropy(n)),
+            fields,
+            mode.livemode(),
+            at(n),
+        )
     }
 
     /// A card method with this fingerprint, attached to `customer` if one is given
     /// (unattached otherwise).
-    pub(super) fn method(&self, mode: Mode, customer: Option<&CustomerId>, fingerprint: &str) -> StoredMethod {
+    pub(super) fn method(
+        &self,
+        mode: Mode,
+        customer: Option<&CustomerId>,
+        fingerprint: &str,
+    ) -> StoredMethod {
         let n = self.n();
         let mut m = StoredMethod::new(
             PaymentMethodId::from_entropy(&entropy(n)),
             customer.cloned(),
             pending_card(n, fingerprint),
-            n % 2 == 0,
+            n.is_multiple_of(2),
             mode.livemode(),
             at(n),
         );
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             m.expiry_notice_sent = Expiry::new(12, 2034).ok();
         }
         m
     }
 
     /// A payment in `status`, for `customer`, reached through the payment state machine.
-    pub(super) fn payment(&self, mode: Mode, customer: Option<&CustomerId>, status: PaymentStatus) -> PaymentRecord {
+    pub(super) fn payment(
+        &self,
+        mode: Mode,
+        customer: Option<&CustomerId>,
+        status: PaymentStatus,
+    ) -> PaymentRecord {
         let n = self.n();
         let now = at(n);
-        let hosted = matches!(status, PaymentStatus::RequiresPaymentMethod | PaymentStatus::Canceled);
+        let hosted = matches!(
+            status,
+            PaymentStatus::RequiresPaymentMethod | PaymentStatus::Canceled
+        );
         let new = NewPayment {
             id: PaymentId::from_entropy(&entropy(n)),
             money: Money::from_minor(1000 + i64::from(n), Currency::EUR).expect("a valid amount"),
@@ -130,15 +156,21 @@ impl Fx {
             },
             off_session: !hosted,
             description: Some(format!("Order #{n} — ünïcode")),
-            metadata: Metadata::parse(BTreeMap::from([("order".to_owned(), n.to_string())])).expect("valid metadata"),
+            metadata: Metadata::parse(BTreeMap::from([("order".to_owned(), n.to_string())]))
+                .expect("valid metadata"),
             save_payment_method: hosted,
             return_url: Some("https://shop.example/return".to_owned()),
             checkout_url: hosted.then(|| format!("https://pay.example/checkout/{n}")),
             livemode: mode.livemode(),
         };
-        let created = PaymentRecord::create(new, now).expect("a valid payment").record;
+        let created = PaymentRecord::create(new, now)
+            .expect("a valid payment")
+            .record;
         let step = |record: &PaymentRecord, input: PaymentInput| {
-            record.apply(input, now).expect("an allowed transition").record
+            record
+                .apply(input, now)
+                .expect("an allowed transition")
+                .record
         };
         match status {
             PaymentStatus::Processing | PaymentStatus::RequiresPaymentMethod => created,
@@ -159,7 +191,11 @@ impl Fx {
 
     /// A payment whose card was typed on the hosted page and now waits for a challenge: it
     /// carries a pending card and a next action.
-    pub(super) fn hosted_payment_in_challenge(&self, mode: Mode, customer: &CustomerId) -> PaymentRecord {
+    pub(super) fn hosted_payment_in_challenge(
+        &self,
+        mode: Mode,
+        customer: &CustomerId,
+    ) -> PaymentRecord {
         let created = self.payment(mode, Some(customer), PaymentStatus::RequiresPaymentMethod);
         let now = created.payment.created;
         let entered = created
@@ -201,7 +237,10 @@ impl Fx {
         let s = self.setup(mode, customer);
         let now = s.setup.created;
         let failed = s
-            .apply(SetupInput::CardFailed(CardFailure::declined(DeclineCode::GenericDecline)), now)
+            .apply(
+                SetupInput::CardFailed(CardFailure::declined(DeclineCode::GenericDecline)),
+                now,
+            )
             .expect("card failed")
             .record;
         failed
@@ -218,7 +257,10 @@ impl Fx {
     /// A webhook endpoint; `rotated` gives it a second, expiring secret.
     pub(super) fn endpoint(&self, mode: Mode, rotated: bool) -> EndpointRecord {
         let n = self.n();
-        let filter = EventFilter::Only(vec![EventType::PaymentSucceeded, EventType::CustomerCreated]);
+        let filter = EventFilter::Only(vec![
+            EventType::PaymentSucceeded,
+            EventType::CustomerCreated,
+        ]);
         let e = EndpointRecord::new(
             WebhookEndpointId::from_entropy(&entropy(n)),
             format!("https://shop.example/hooks/{n}"),
@@ -253,7 +295,7 @@ impl Fx {
         }
     }
 
-    /// A `customer.created` event about a fresh customer (not stored).
+    /// An event of `kind` about a fresh customer (the customer is not stored).
     pub(super) fn customer_event(&self, mode: Mode, kind: EventType) -> Event {
         let c = self.customer(mode);
         self.event(mode, kind, EventObject::Customer(c))
@@ -280,20 +322,26 @@ fn pending_card(n: u32, fingerprint: &str) -> PendingCard {
     PendingCard {
         sealed: SealedCard {
             key_id: "contract-key".to_owned(),
-            nonce: (0..12u8).map(|i| i.wrapping_mul(17).wrapping_add(u8::try_from(n % 251).unwrap_or(0))).collect(),
+            nonce: (0..12u8)
+                .map(|i| {
+                    i.wrapping_mul(17)
+                        .wrapping_add(u8::try_from(n % 251).unwrap_or(0))
+                })
+                .collect(),
             ciphertext: (0..32u8).map(|i| 255 - i).collect(),
         },
         summary: CardSummary {
             brand: Brand::Visa,
             last4: format!("{:04}", n % 10_000),
-            expiry: Expiry::new(1 + n % 12, 2030 + i32::try_from(n % 10).unwrap_or(0)).expect("a valid expiry"),
+            expiry: Expiry::new(1 + n % 12, 2030 + i32::try_from(n % 10).unwrap_or(0))
+                .expect("a valid expiry"),
             funding: Funding::Credit,
         },
         fingerprint: Fingerprint::new(fingerprint),
     }
 }
 
-/// The record after one more change, at version + 1.
+/// The idempotency record finished with `body` as its outcome, at version + 1.
 pub(super) fn idempotency_done(record: &IdempotencyRecord, body: &str) -> IdempotencyRecord {
     let mut next = record.clone();
     next.state = IdempotencyState::Done {
@@ -306,7 +354,7 @@ pub(super) fn idempotency_done(record: &IdempotencyRecord, body: &str) -> Idempo
     next
 }
 
-/// `Write::Update` of `next`, expecting the version before it.
+/// `Write::Update` to `value`, guarded by the version `expected` that was read.
 pub(super) fn update<T>(expected: u64, value: T) -> Write<T> {
     Write::Update { expected, value }
 }
@@ -326,7 +374,11 @@ pub(super) async fn commit_ok(store: &dyn Store, writes: WriteSet, what: &str) {
 /// Commits, asserting the store answers `Conflict`.
 pub(super) async fn commit_conflicts(store: &dyn Store, writes: WriteSet, what: &str) {
     let got = store.commit(writes).await;
-    assert_eq!(got, Err(StoreError::Conflict), "{what}: the commit should conflict");
+    assert_eq!(
+        got,
+        Err(StoreError::Conflict),
+        "{what}: the commit should conflict"
+    );
 }
 
 /// Which list of the store to read.
@@ -351,7 +403,10 @@ fn cursor<Id: FromStr>(after: Option<&str>) -> Option<Id>
 where
     Id::Err: Debug,
 {
-    after.map(|a| a.parse().unwrap_or_else(|e| panic!("suite bug: `{a}` is no id of this list: {e:?}")))
+    after.map(|a| {
+        a.parse()
+            .unwrap_or_else(|e| panic!("suite bug: `{a}` is no id of this list: {e:?}"))
+    })
 }
 
 /// One page of a list, as ids in text, and its `has_more`.
@@ -367,32 +422,54 @@ pub(super) async fn page_ids(
     }
     Ok(match list {
         List::Customers(email) => {
-            let request = PageRequest { limit, starting_after: cursor::<CustomerId>(after) };
-            let p = store.customers(mode, email.map(str::to_owned), request).await?;
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<CustomerId>(after),
+            };
+            let p = store
+                .customers(mode, email.map(str::to_owned), request)
+                .await?;
             (ids(&p.items, |c| c.id.to_string()), p.has_more)
         }
         List::CustomerMethods(customer) => {
-            let request = PageRequest { limit, starting_after: cursor::<PaymentMethodId>(after) };
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<PaymentMethodId>(after),
+            };
             let p = store.customer_methods(mode, customer, request).await?;
             (ids(&p.items, |m| m.method.id.to_string()), p.has_more)
         }
         List::AttachedMethods => {
-            let request = PageRequest { limit, starting_after: cursor::<PaymentMethodId>(after) };
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<PaymentMethodId>(after),
+            };
             let p = store.attached_methods(mode, request).await?;
             (ids(&p.items, |m| m.method.id.to_string()), p.has_more)
         }
         List::Payments(customer, status) => {
-            let request = PageRequest { limit, starting_after: cursor::<PaymentId>(after) };
-            let p = store.payments(mode, customer.cloned(), status, request).await?;
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<PaymentId>(after),
+            };
+            let p = store
+                .payments(mode, customer.cloned(), status, request)
+                .await?;
             (ids(&p.items, |r| r.payment.id.to_string()), p.has_more)
         }
         List::Endpoints => {
-            let request = PageRequest { limit, starting_after: cursor::<WebhookEndpointId>(after) };
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<WebhookEndpointId>(after),
+            };
             let p = store.endpoints(mode, request).await?;
             (ids(&p.items, |e| e.endpoint.id.to_string()), p.has_more)
         }
         List::Events(kind) => {
-            let request = PageRequest { limit, starting_after: cursor::<EventId>(after) };
+            let request = PageRequest {
+                limit,
+                starting_after: cursor::<EventId>(after),
+            };
             let p = store.events(mode, kind, request).await?;
             (ids(&p.items, |e| e.id.to_string()), p.has_more)
         }
@@ -404,22 +481,38 @@ pub(super) async fn all_ids(store: &dyn Store, mode: Mode, list: List<'_>) -> Ve
     let (ids, has_more) = page_ids(store, mode, list, 1000, None)
         .await
         .unwrap_or_else(|e| panic!("listing {list:?} in {mode:?} failed: {e:?}"));
-    assert!(!has_more, "{list:?} in {mode:?}: has_more on a page holding everything");
+    assert!(
+        !has_more,
+        "{list:?} in {mode:?}: has_more on a page holding everything"
+    );
     ids
 }
 
 /// The whole list, walked with `starting_after` in pages of `size`, checking every page's
 /// size and `has_more` on the way.
-pub(super) async fn walk(store: &dyn Store, mode: Mode, list: List<'_>, size: usize) -> Vec<String> {
+pub(super) async fn walk(
+    store: &dyn Store,
+    mode: Mode,
+    list: List<'_>,
+    size: usize,
+) -> Vec<String> {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..1000 {
         let (ids, has_more) = page_ids(store, mode, list, size, after.as_deref())
             .await
             .unwrap_or_else(|e| panic!("{list:?}: page after {after:?} failed: {e:?}"));
-        assert!(ids.len() <= size, "{list:?}: a page of limit {size} held {} objects", ids.len());
+        assert!(
+            ids.len() <= size,
+            "{list:?}: a page of limit {size} held {} objects",
+            ids.len()
+        );
         if has_more {
-            assert_eq!(ids.len(), size, "{list:?}: a page with has_more must be full");
+            assert_eq!(
+                ids.len(),
+                size,
+                "{list:?}: a page with has_more must be full"
+            );
         }
         seen.extend(ids);
         if !has_more {

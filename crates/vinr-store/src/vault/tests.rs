@@ -40,7 +40,10 @@ fn every_seal_uses_a_fresh_nonce() {
 fn a_vault_without_the_key_says_which_key_it_lacks() {
     let sealed = vault().seal(&pan("4242424242424242")).unwrap();
     let other = AesVault::new(VaultKey::new("k2", K2), FP);
-    assert_eq!(other.open(&sealed), Err(VaultError::UnknownKey("k1".to_owned())));
+    assert_eq!(
+        other.open(&sealed),
+        Err(VaultError::UnknownKey("k1".to_owned()))
+    );
     let a = AesVault::random();
     let b = AesVault::random();
     let sealed = a.seal(&pan("5555555555554444")).unwrap();
@@ -62,7 +65,11 @@ fn any_altered_byte_fails_to_decrypt() {
         for flip in [0x01u8, 0x80, 0xFF] {
             let mut bad = sealed.clone();
             bad.ciphertext[i] ^= flip;
-            assert_eq!(v.open(&bad), Err(VaultError::Decrypt), "ciphertext byte {i} ^ {flip:#x}");
+            assert_eq!(
+                v.open(&bad),
+                Err(VaultError::Decrypt),
+                "ciphertext byte {i} ^ {flip:#x}"
+            );
         }
     }
     for i in 0..sealed.nonce.len() {
@@ -77,11 +84,17 @@ fn any_altered_byte_fails_to_decrypt() {
     long.ciphertext.push(0);
     assert_eq!(v.open(&long), Err(VaultError::Decrypt));
     for nonce in [vec![], vec![0; 11], vec![0; 13], sealed.nonce[..8].to_vec()] {
-        let bad = SealedCard { nonce, ..sealed.clone() };
+        let bad = SealedCard {
+            nonce,
+            ..sealed.clone()
+        };
         assert_eq!(v.open(&bad), Err(VaultError::Decrypt));
     }
     assert_eq!(
-        v.open(&SealedCard { ciphertext: vec![], ..sealed.clone() }),
+        v.open(&SealedCard {
+            ciphertext: vec![],
+            ..sealed.clone()
+        }),
         Err(VaultError::Decrypt)
     );
 }
@@ -108,7 +121,13 @@ fn seal_raw(v: &AesVault, plain: &[u8]) -> SealedCard {
     let ciphertext = v
         .active_cipher()
         .unwrap()
-        .encrypt(&nonce, Payload { msg: plain, aad: &associated_data("k1") })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plain,
+                aad: &associated_data("k1"),
+            },
+        )
         .unwrap();
     SealedCard {
         key_id: "k1".to_owned(),
@@ -120,7 +139,10 @@ fn seal_raw(v: &AesVault, plain: &[u8]) -> SealedCard {
 #[test]
 fn authentic_plaintext_that_is_no_pan_is_refused() {
     let v = vault();
-    assert_eq!(v.open(&seal_raw(&v, b"4242424242424242")).unwrap(), pan("4242424242424242"));
+    assert_eq!(
+        v.open(&seal_raw(&v, b"4242424242424242")).unwrap(),
+        pan("4242424242424242")
+    );
     for bad in [
         &b"4242424242424241"[..],
         b"4242 4242 4242 4242",
@@ -128,14 +150,20 @@ fn authentic_plaintext_that_is_no_pan_is_refused() {
         b"",
         &[0xFF, 0xFE, 0x34],
     ] {
-        assert_eq!(v.open(&seal_raw(&v, bad)), Err(VaultError::Decrypt), "{bad:?}");
+        assert_eq!(
+            v.open(&seal_raw(&v, bad)),
+            Err(VaultError::Decrypt),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn debug_output_holds_no_key_bytes_and_no_digits() {
     let key = VaultKey::new("k1", K1);
-    let v = AesVault::new(key.clone(), FP).with_key(VaultKey::new("k2", K2)).unwrap();
+    let v = AesVault::new(key.clone(), FP)
+        .with_key(VaultKey::new("k2", K2))
+        .unwrap();
     let p = pan("4000002500003155");
     let sealed = v.seal(&p).unwrap();
     let texts = [
@@ -162,14 +190,20 @@ fn debug_output_holds_no_key_bytes_and_no_digits() {
         for f in &forbidden {
             assert!(!text.contains(f.as_str()), "{text} contains {f}");
         }
-        assert!(text.contains("k1") || text.contains("random-"), "{text} names its key");
+        assert!(
+            text.contains("k1") || text.contains("random-"),
+            "{text} names its key"
+        );
     }
     assert!(texts[1].contains("k2"));
 }
 
 #[test]
 fn errors_name_the_key_only() {
-    assert_eq!(VaultError::UnknownKey("k9".into()).to_string(), "the vault has no key `k9`");
+    assert_eq!(
+        VaultError::UnknownKey("k9".into()).to_string(),
+        "the vault has no key `k9`"
+    );
     let e = vault().with_key(VaultKey::new("k1", K2)).unwrap_err();
     assert_eq!(e, VaultConfigError::DuplicateKey("k1".to_owned()));
     assert!(!e.to_string().contains("195"));
@@ -192,7 +226,10 @@ fn fingerprints_are_keyed_and_stable() {
     let other = AesVault::new(VaultKey::new("k1", K1), [0x78; 32]);
     assert_ne!(other.fingerprint(&a), fa);
     // All test cards have distinct fingerprints.
-    let all: std::collections::HashSet<_> = TEST_CARDS.iter().map(|c| v.fingerprint(&pan(c.number))).collect();
+    let all: std::collections::HashSet<_> = TEST_CARDS
+        .iter()
+        .map(|c| v.fingerprint(&pan(c.number)))
+        .collect();
     assert_eq!(all.len(), TEST_CARDS.len());
 }
 
@@ -201,7 +238,10 @@ fn the_fingerprint_is_plain_hmac_sha256() {
     let mut reference = <Hmac<Sha256> as Mac>::new_from_slice(&FP).unwrap();
     reference.update(b"4242424242424242");
     let expected = hex(&reference.finalize().into_bytes());
-    assert_eq!(vault().fingerprint(&pan("4242424242424242")).as_str(), &expected[..FINGERPRINT_HEX_CHARS]);
+    assert_eq!(
+        vault().fingerprint(&pan("4242424242424242")).as_str(),
+        &expected[..FINGERPRINT_HEX_CHARS]
+    );
     // RFC 4231 test case 2, to pin the padding of short keys.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
     mac.update(b"what do ya want for nothing?");
@@ -227,9 +267,15 @@ fn reseal_moves_a_record_to_the_active_key() {
     assert_eq!(v.open(&moved).unwrap(), p);
     assert_eq!(v.reseal(&moved).unwrap(), None);
     // Only k1 can read the original; only k2 the moved one.
-    assert_eq!(old.open(&moved), Err(VaultError::UnknownKey("k2".to_owned())));
+    assert_eq!(
+        old.open(&moved),
+        Err(VaultError::UnknownKey("k2".to_owned()))
+    );
 
-    assert_eq!(v.set_active("k9"), Err(VaultError::UnknownKey("k9".to_owned())));
+    assert_eq!(
+        v.set_active("k9"),
+        Err(VaultError::UnknownKey("k9".to_owned()))
+    );
     assert_eq!(v.active_key_id(), "k2");
     v.set_active("k1").unwrap();
     assert_eq!(v.seal(&p).unwrap().key_id, "k1");
@@ -239,8 +285,17 @@ fn reseal_moves_a_record_to_the_active_key() {
     assert_eq!(old.open(&back).unwrap(), p);
 
     let stranger = AesVault::random().seal(&p).unwrap();
-    assert!(matches!(v.reseal(&stranger), Err(VaultError::UnknownKey(_))));
+    assert!(matches!(
+        v.reseal(&stranger),
+        Err(VaultError::UnknownKey(_))
+    ));
     let mut tampered = sealed.clone();
     tampered.ciphertext[0] ^= 1;
-    assert_eq!(AesVault::new(VaultKey::new("k2", K2), FP).with_key(VaultKey::new("k1", K1)).unwrap().reseal(&tampered), Err(VaultError::Decrypt));
+    assert_eq!(
+        AesVault::new(VaultKey::new("k2", K2), FP)
+            .with_key(VaultKey::new("k1", K1))
+            .unwrap()
+            .reseal(&tampered),
+        Err(VaultError::Decrypt)
+    );
 }

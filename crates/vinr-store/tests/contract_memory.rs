@@ -1,0 +1,11 @@
+//! The store contract suite against [`MemoryStore`]: one test per check.
+
+use vinr_store::memory::MemoryStore;
+
+vinr_store::store_contract_tests!(|| async { MemoryStore::new() });
+
+/// `run_all` runs the same checks in one go.
+#[tokio::test]
+async fn run_all_runs_every_check() {
+    vinr_store::contract::run_all(|| async { MemoryStore::new() }).await;
+}
