@@ -32,4 +32,8 @@ pub mod contract;
 pub mod ids;
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod vault;

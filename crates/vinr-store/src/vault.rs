@@ -24,6 +24,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod keys;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
