@@ -35,7 +35,7 @@ fn check_mode(mode: Mode, pan: &Pan) -> Result<Funding, Error> {
         (Mode::Test, None) => Err(Error::invalid(
             InvalidRequestCode::NotATestCard,
             "number",
-            "sandbox mode accepts only the test cards (for example 4242 4242 4242 4242)",
+            "sandbox mode accepts only the sandbox test cards listed in the documentation",
         )),
         (Mode::Live, Some(_)) => Err(Error::invalid(
             InvalidRequestCode::LivemodeMismatch,
@@ -81,7 +81,9 @@ pub(crate) fn check_typed_card(
     })?;
     let funding = check_mode(mode, &pan).map_err(CardProblem::Invalid)?;
     if expiry.is_expired(today) {
-        return Err(CardProblem::Failed(CardFailure::of(CardErrorCode::ExpiredCard)));
+        return Err(CardProblem::Failed(CardFailure::of(
+            CardErrorCode::ExpiredCard,
+        )));
     }
     Ok(CheckedCard {
         pan,
@@ -105,7 +107,8 @@ pub(crate) fn check_helper_card(
     let expiry = Expiry::new(exp_month, exp_year).map_err(|e| {
         let param = match e {
             vinr_domain::card::ExpiryError::InvalidMonth => "expMonth",
-            vinr_domain::card::ExpiryError::InvalidYear | vinr_domain::card::ExpiryError::Malformed => "expYear",
+            vinr_domain::card::ExpiryError::InvalidYear
+            | vinr_domain::card::ExpiryError::Malformed => "expYear",
         };
         Error::invalid(InvalidRequestCode::ParameterInvalid, param, e.to_string())
     })?;
@@ -151,7 +154,10 @@ impl Engine {
     }
 
     /// Opens a sealed card for one authorization.
-    pub(crate) fn open_card(&self, sealed: &vinr_domain::method::SealedCard) -> Result<Pan, EngineError> {
+    pub(crate) fn open_card(
+        &self,
+        sealed: &vinr_domain::method::SealedCard,
+    ) -> Result<Pan, EngineError> {
         self.ports()
             .vault
             .open(sealed)

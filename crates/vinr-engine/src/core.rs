@@ -10,7 +10,9 @@ use vinr_domain::event::EventType;
 use vinr_domain::ids::{Entropy, EventId};
 use vinr_domain::payment::{PaymentRecord, PaymentStatus, TransitionError};
 use vinr_ports::event::{Event, EventData, EventObject};
-use vinr_ports::store::{IdempotencyRecord, IdempotencyState, StoreError, StoredOutcome, Write, WriteSet};
+use vinr_ports::store::{
+    IdempotencyRecord, IdempotencyState, StoreError, StoredOutcome, Write, WriteSet,
+};
 use vinr_ports::{Error, ErrorBody, Mode, RequestContext};
 
 use crate::Engine;
@@ -40,9 +42,9 @@ impl From<StoreError> for EngineError {
                 message: "startingAfter names no object of this list".to_owned(),
             }),
             // The store's own message may name tables or hosts: keep it out of the answer.
-            StoreError::Unavailable(_) | StoreError::Corrupt(_) => {
-                EngineError::Api(Error::internal("the service is temporarily unavailable; retry later"))
-            }
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) => EngineError::Api(
+                Error::internal("the service is temporarily unavailable; retry later"),
+            ),
         }
     }
 }
@@ -57,7 +59,9 @@ impl From<EngineError> for Error {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Api(e) => e,
-            EngineError::Conflict => Error::internal("too many concurrent changes to one object; retry"),
+            EngineError::Conflict => {
+                Error::internal("too many concurrent changes to one object; retry")
+            }
         }
     }
 }
@@ -87,9 +91,15 @@ macro_rules! retry {
             match $attempt.await {
                 Ok(v) => break Ok(v),
                 Err($crate::core::EngineError::Api(e)) => break Err(e),
-                Err($crate::core::EngineError::Conflict) if tries < $engine.config().max_attempts => continue,
+                Err($crate::core::EngineError::Conflict)
+                    if tries < $engine.config().max_attempts =>
+                {
+                    continue;
+                }
                 Err($crate::core::EngineError::Conflict) => {
-                    break Err(vinr_ports::Error::internal("too many concurrent changes to one object; retry"))
+                    break Err(vinr_ports::Error::internal(
+                        "too many concurrent changes to one object; retry",
+                    ));
                 }
             }
         }
@@ -177,7 +187,10 @@ impl Engine {
         let Some(key) = ctx.idempotency_key.as_deref() else {
             return Ok(Begin::Fresh(None));
         };
-        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if key.is_empty()
+            || key.len() > IDEMPOTENCY_KEY_MAX
+            || !key.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
             return Err(EngineError::Api(Error::invalid(
                 InvalidRequestCode::ParameterInvalid,
                 "Idempotency-Key",
@@ -205,7 +218,10 @@ impl Engine {
             IdempotencyState::InFlight { resource } => {
                 // A charge whose phase 2 was finished by recovery (or whose first response was
                 // lost in a crash) is resolved here from the payment itself.
-                if let Some(outcome) = self.resolve_in_flight(ctx.mode, resource.as_deref()).await? {
+                if let Some(outcome) = self
+                    .resolve_in_flight(ctx.mode, resource.as_deref())
+                    .await?
+                {
                     let mut done = record.clone();
                     done.state = IdempotencyState::Done {
                         outcome: outcome.clone(),
@@ -234,7 +250,11 @@ impl Engine {
     }
 
     /// The outcome of an in-flight charge whose payment has left `processing`, if it has.
-    async fn resolve_in_flight(&self, mode: Mode, resource: Option<&str>) -> Result<Option<StoredOutcome>, EngineError> {
+    async fn resolve_in_flight(
+        &self,
+        mode: Mode,
+        resource: Option<&str>,
+    ) -> Result<Option<StoredOutcome>, EngineError> {
         let Some(id) = resource.and_then(|r| r.parse().ok()) else {
             return Ok(None);
         };
@@ -249,24 +269,32 @@ impl Engine {
 }
 
 /// What `create_payment` answers for a payment in this state.
-pub(crate) fn payment_result(record: &PaymentRecord) -> Result<vinr_domain::payment::Payment, Error> {
+pub(crate) fn payment_result(
+    record: &PaymentRecord,
+) -> Result<vinr_domain::payment::Payment, Error> {
     let p = &record.payment;
     match (p.status, &p.last_error) {
-        (PaymentStatus::Failed, Some(last)) => match vinr_domain::CardErrorCode::from_wire(last.code.as_str()) {
-            Some(code) => Err(Error::Card {
-                code,
-                decline_code: last.decline_code,
-                payment_id: Some(p.id.clone()),
-                message: last.message.clone(),
-            }),
-            None => Ok(p.clone()),
-        },
+        (PaymentStatus::Failed, Some(last)) => {
+            match vinr_domain::CardErrorCode::from_wire(last.code.as_str()) {
+                Some(code) => Err(Error::Card {
+                    code,
+                    decline_code: last.decline_code,
+                    payment_id: Some(p.id.clone()),
+                    message: last.message.clone(),
+                }),
+                None => Ok(p.clone()),
+            }
+        }
         _ => Ok(p.clone()),
     }
 }
 
 /// The write that records `outcome` under `key`.
-pub(crate) fn idem_write(key: &IdemKey, state: IdempotencyState, now: DateTime<Utc>) -> Write<IdempotencyRecord> {
+pub(crate) fn idem_write(
+    key: &IdemKey,
+    state: IdempotencyState,
+    now: DateTime<Utc>,
+) -> Write<IdempotencyRecord> {
     let record = IdempotencyRecord {
         scope: key.scope.clone(),
         key: key.key.clone(),
@@ -281,7 +309,9 @@ pub(crate) fn idem_write(key: &IdemKey, state: IdempotencyState, now: DateTime<U
             expected: old.version,
             value: IdempotencyRecord {
                 version: old.version + 1,
-                created: if matches!(old.state, IdempotencyState::InFlight { .. }) && old.request_hash == key.hash {
+                created: if matches!(old.state, IdempotencyState::InFlight { .. })
+                    && old.request_hash == key.hash
+                {
                     old.created
                 } else {
                     now
@@ -317,7 +347,8 @@ pub(crate) fn encode_outcome<T: Serialize>(result: &Result<T, Error>) -> StoredO
 /// Reads a stored outcome back.
 pub(crate) fn decode_outcome<T: DeserializeOwned>(outcome: &StoredOutcome) -> Result<T, Error> {
     if outcome.ok {
-        serde_json::from_str(&outcome.body).map_err(|_| Error::internal("a stored response could not be read"))
+        serde_json::from_str(&outcome.body)
+            .map_err(|_| Error::internal("a stored response could not be read"))
     } else {
         match serde_json::from_str::<ErrorBody>(&outcome.body) {
             Ok(body) => Err(Error::from_body(&body)),
@@ -329,7 +360,8 @@ pub(crate) fn decode_outcome<T: DeserializeOwned>(outcome: &StoredOutcome) -> Re
 /// A hash of the operation and its parameters as JSON values (key order and spacing do not
 /// matter: `serde_json`'s maps are sorted).
 fn request_hash(operation: &str, request: &impl Serialize) -> Result<String, EngineError> {
-    let value = serde_json::to_value(request).map_err(|_| EngineError::Api(Error::internal("unhashable request")))?;
+    let value = serde_json::to_value(request)
+        .map_err(|_| EngineError::Api(Error::internal("unhashable request")))?;
     let mut h = Sha256::new();
     h.update(operation.as_bytes());
     h.update([0]);
@@ -362,9 +394,16 @@ mod tests {
     #[test]
     fn hash_ignores_key_order() {
         let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"c":2,"d":3}}"#).unwrap();
-        let b: serde_json::Value = serde_json::from_str(r#"{ "b": {"d":3, "c":2}, "a": 1 }"#).unwrap();
-        assert_eq!(request_hash("op", &a).unwrap(), request_hash("op", &b).unwrap());
-        assert_ne!(request_hash("op", &a).unwrap(), request_hash("other", &a).unwrap());
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "b": {"d":3, "c":2}, "a": 1 }"#).unwrap();
+        assert_eq!(
+            request_hash("op", &a).unwrap(),
+            request_hash("op", &b).unwrap()
+        );
+        assert_ne!(
+            request_hash("op", &a).unwrap(),
+            request_hash("other", &a).unwrap()
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use vinr_domain::ids::{CustomerId, PaymentMethodId};
 use vinr_domain::method::{MethodUseError, StoredMethod};
 use vinr_ports::api::CustomersApi;
 use vinr_ports::event::EventObject;
-use vinr_ports::params::{CreateCustomer, Deleted, DeletedCustomer, List, ListCustomers, UpdateCustomer};
+use vinr_ports::params::{
+    CreateCustomer, Deleted, DeletedCustomer, List, ListCustomers, UpdateCustomer,
+};
 use vinr_ports::store::{PageRequest, Write, WriteSet};
 use vinr_ports::{Error, Mode, RequestContext};
 
@@ -31,7 +33,11 @@ impl Engine {
     }
 
     /// Every method attached to a customer.
-    pub(crate) async fn all_methods(&self, mode: Mode, customer: &CustomerId) -> Result<Vec<StoredMethod>, EngineError> {
+    pub(crate) async fn all_methods(
+        &self,
+        mode: Mode,
+        customer: &CustomerId,
+    ) -> Result<Vec<StoredMethod>, EngineError> {
         let mut out = Vec::new();
         let mut cursor: Option<PaymentMethodId> = None;
         loop {
@@ -55,7 +61,11 @@ impl Engine {
         }
     }
 
-    async fn try_create_customer(&self, ctx: &RequestContext, params: &CreateCustomer) -> Result<Customer, EngineError> {
+    async fn try_create_customer(
+        &self,
+        ctx: &RequestContext,
+        params: &CreateCustomer,
+    ) -> Result<Customer, EngineError> {
         let idem = match self.begin(ctx, "create_customer", params).await? {
             Begin::Replay(r) => return Ok(r?),
             Begin::Fresh(k) => k,
@@ -69,7 +79,12 @@ impl Engine {
         )?;
         let now = self.now();
         let livemode = ctx.mode.livemode();
-        let customer = Customer::new(CustomerId::from_entropy(&self.entropy()), fields, livemode, now);
+        let customer = Customer::new(
+            CustomerId::from_entropy(&self.entropy()),
+            fields,
+            livemode,
+            now,
+        );
         let mut ws = WriteSet::default();
         ws.customers.push(Write::Insert(customer.clone()));
         ws.events.push(self.event(
@@ -81,8 +96,11 @@ impl Engine {
         ));
         if let Some(k) = &idem {
             let outcome = encode_outcome::<Customer>(&Ok(customer.clone()));
-            ws.idempotency
-                .push(idem_write(k, vinr_ports::store::IdempotencyState::Done { outcome }, now));
+            ws.idempotency.push(idem_write(
+                k,
+                vinr_ports::store::IdempotencyState::Done { outcome },
+                now,
+            ));
         }
         self.ports().store.commit(ws).await?;
         Ok(customer)
@@ -101,11 +119,15 @@ impl Engine {
                 .store
                 .method(ctx.mode, pm)
                 .await?
-                .ok_or_else(|| Error::not_found("payment method", pm.as_str(), Some("defaultMethodId")))?;
+                .ok_or_else(|| {
+                    Error::not_found("payment method", pm.as_str(), Some("defaultMethodId"))
+                })?;
             method.usable_by(id).map_err(|e| {
                 let code = match e {
                     MethodUseError::Detached => InvalidRequestCode::PaymentMethodDetached,
-                    MethodUseError::CustomerMismatch => InvalidRequestCode::PaymentMethodCustomerMismatch,
+                    MethodUseError::CustomerMismatch => {
+                        InvalidRequestCode::PaymentMethodCustomerMismatch
+                    }
                 };
                 Error::invalid(code, "defaultMethodId", e.to_string())
             })?;
@@ -139,7 +161,11 @@ impl Engine {
         Ok(next)
     }
 
-    async fn try_delete_customer(&self, ctx: &RequestContext, id: &CustomerId) -> Result<DeletedCustomer, EngineError> {
+    async fn try_delete_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+    ) -> Result<DeletedCustomer, EngineError> {
         let customer = self.load_customer(ctx.mode, id, None).await?;
         let methods = self.all_methods(ctx.mode, id).await?;
         let now = self.now();
@@ -178,7 +204,11 @@ impl Engine {
         })
     }
 
-    async fn try_list_customers(&self, ctx: &RequestContext, params: &ListCustomers) -> Result<List<Customer>, EngineError> {
+    async fn try_list_customers(
+        &self,
+        ctx: &RequestContext,
+        params: &ListCustomers,
+    ) -> Result<List<Customer>, EngineError> {
         let limit = Self::limit(params.limit)?;
         let page = self
             .ports()
@@ -201,23 +231,44 @@ impl Engine {
 
 #[async_trait]
 impl CustomersApi for Engine {
-    async fn create_customer(&self, ctx: &RequestContext, params: CreateCustomer) -> Result<Customer, Error> {
+    async fn create_customer(
+        &self,
+        ctx: &RequestContext,
+        params: CreateCustomer,
+    ) -> Result<Customer, Error> {
         retry!(self, self.try_create_customer(ctx, &params))
     }
 
-    async fn retrieve_customer(&self, ctx: &RequestContext, id: &CustomerId) -> Result<Customer, Error> {
+    async fn retrieve_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+    ) -> Result<Customer, Error> {
         Ok(self.load_customer(ctx.mode, id, None).await?)
     }
 
-    async fn update_customer(&self, ctx: &RequestContext, id: &CustomerId, params: UpdateCustomer) -> Result<Customer, Error> {
+    async fn update_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+        params: UpdateCustomer,
+    ) -> Result<Customer, Error> {
         retry!(self, self.try_update_customer(ctx, id, &params))
     }
 
-    async fn delete_customer(&self, ctx: &RequestContext, id: &CustomerId) -> Result<DeletedCustomer, Error> {
+    async fn delete_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+    ) -> Result<DeletedCustomer, Error> {
         retry!(self, self.try_delete_customer(ctx, id))
     }
 
-    async fn list_customers(&self, ctx: &RequestContext, params: ListCustomers) -> Result<List<Customer>, Error> {
+    async fn list_customers(
+        &self,
+        ctx: &RequestContext,
+        params: ListCustomers,
+    ) -> Result<List<Customer>, Error> {
         retry!(self, self.try_list_customers(ctx, &params))
     }
 }

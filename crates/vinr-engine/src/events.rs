@@ -6,7 +6,9 @@ use vinr_domain::event::EventType;
 use vinr_domain::ids::{EventId, PaymentId, SetupId};
 use vinr_ports::api::{EventsApi, HostedApi};
 use vinr_ports::event::Event;
-use vinr_ports::params::{CardEntry, ChallengeOutcome, HostedOutcome, HostedView, List, ListEvents};
+use vinr_ports::params::{
+    CardEntry, ChallengeOutcome, HostedOutcome, HostedView, List, ListEvents,
+};
 use vinr_ports::store::PageRequest;
 use vinr_ports::{Error, RequestContext};
 
@@ -14,14 +16,22 @@ use crate::Engine;
 use crate::core::EngineError;
 
 impl Engine {
-    async fn try_list_events(&self, ctx: &RequestContext, params: &ListEvents) -> Result<List<Event>, EngineError> {
+    async fn try_list_events(
+        &self,
+        ctx: &RequestContext,
+        params: &ListEvents,
+    ) -> Result<List<Event>, EngineError> {
         let limit = Self::limit(params.limit)?;
         let kind = params
             .kind
             .as_deref()
             .map(|k| {
                 k.parse::<EventType>().map_err(|_| {
-                    Error::invalid(InvalidRequestCode::ParameterInvalid, "type", "not a known event type")
+                    Error::invalid(
+                        InvalidRequestCode::ParameterInvalid,
+                        "type",
+                        "not a known event type",
+                    )
                 })
             })
             .transpose()?;
@@ -46,7 +56,11 @@ impl Engine {
 
 #[async_trait]
 impl EventsApi for Engine {
-    async fn list_events(&self, ctx: &RequestContext, params: ListEvents) -> Result<List<Event>, Error> {
+    async fn list_events(
+        &self,
+        ctx: &RequestContext,
+        params: ListEvents,
+    ) -> Result<List<Event>, Error> {
         Ok(self.try_list_events(ctx, &params).await?)
     }
 
@@ -66,11 +80,19 @@ impl HostedApi for Engine {
         self.setup_page_retrying(id).await
     }
 
-    async fn submit_setup_card(&self, id: &SetupId, card: CardEntry) -> Result<HostedOutcome, Error> {
+    async fn submit_setup_card(
+        &self,
+        id: &SetupId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error> {
         self.submit_setup_card_retrying(id, card).await
     }
 
-    async fn authenticate_setup(&self, id: &SetupId, outcome: ChallengeOutcome) -> Result<HostedOutcome, Error> {
+    async fn authenticate_setup(
+        &self,
+        id: &SetupId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, Error> {
         self.authenticate_setup_retrying(id, outcome).await
     }
 
@@ -78,11 +100,19 @@ impl HostedApi for Engine {
         self.payment_page_retrying(id).await
     }
 
-    async fn submit_payment_card(&self, id: &PaymentId, card: CardEntry) -> Result<HostedOutcome, Error> {
+    async fn submit_payment_card(
+        &self,
+        id: &PaymentId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error> {
         self.submit_payment_card_retrying(id, card).await
     }
 
-    async fn authenticate_payment(&self, id: &PaymentId, outcome: ChallengeOutcome) -> Result<HostedOutcome, Error> {
+    async fn authenticate_payment(
+        &self,
+        id: &PaymentId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, Error> {
         self.authenticate_payment_retrying(id, outcome).await
     }
 }

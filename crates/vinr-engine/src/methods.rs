@@ -43,6 +43,13 @@ impl Engine {
         ws: &mut WriteSet,
     ) -> Result<PaymentMethodId, EngineError> {
         let livemode = mode.livemode();
+        // The customer must still exist when the method is saved; the check makes a delete
+        // that commits first conflict with this write set.
+        let owner = self.load_customer(mode, customer, None).await?;
+        ws.customers.push(Write::Check {
+            expected: owner.version,
+            value: owner,
+        });
         if let Some(existing) = self
             .ports()
             .store
@@ -186,7 +193,10 @@ impl MethodsApi for Engine {
         customer: &CustomerId,
         id: &PaymentMethodId,
     ) -> Result<PaymentMethod, Error> {
-        Ok(self.load_attached_method(ctx.mode, customer, id).await?.method)
+        Ok(self
+            .load_attached_method(ctx.mode, customer, id)
+            .await?
+            .method)
     }
 
     async fn detach_method(

@@ -15,13 +15,19 @@ use vinr_domain::url::{append_query, parse_http_url};
 use vinr_ports::api::PaymentsApi;
 use vinr_ports::event::EventObject;
 use vinr_ports::network::{AuthorizationKind, AuthorizationRequest, NetworkAnswer};
-use vinr_ports::params::{CardEntry, ChallengeOutcome, CreatePayment, HostedOutcome, HostedStage, HostedView, List, ListPayments};
+use vinr_ports::params::{
+    CardEntry, ChallengeOutcome, CreatePayment, HostedOutcome, HostedStage, HostedView, List,
+    ListPayments,
+};
 use vinr_ports::store::{IdempotencyState, PageRequest, Write, WriteSet};
 use vinr_ports::{Error, Mode, RequestContext};
 
 use crate::Engine;
 use crate::cards::{CardProblem, check_typed_card};
-use crate::core::{Begin, EngineError, IdemKey, encode_outcome, idem_write, payment_result, retry, transition_error};
+use crate::core::{
+    Begin, EngineError, IdemKey, encode_outcome, idem_write, payment_result, retry,
+    transition_error,
+};
 use crate::setups::gone;
 
 /// A description has at most this many characters.
@@ -53,7 +59,13 @@ impl Engine {
     }
 
     /// Adds a payment transition (the update and its events) to a write set.
-    fn push_transition(&self, before: Option<&PaymentRecord>, t: &Transition<PaymentRecord>, now: DateTime<Utc>, ws: &mut WriteSet) {
+    fn push_transition(
+        &self,
+        before: Option<&PaymentRecord>,
+        t: &Transition<PaymentRecord>,
+        now: DateTime<Utc>,
+        ws: &mut WriteSet,
+    ) {
         for kind in &t.events {
             ws.events.push(self.event(
                 *kind,
@@ -87,11 +99,15 @@ impl Engine {
     }
 
     /// Cancels an open payment whose time is up.
-    async fn expire_payment_if_due(&self, record: PaymentRecord) -> Result<PaymentRecord, EngineError> {
+    async fn expire_payment_if_due(
+        &self,
+        record: PaymentRecord,
+    ) -> Result<PaymentRecord, EngineError> {
         if !record.is_expired(self.now()) {
             return Ok(record);
         }
-        self.commit_payment(&record, PaymentInput::Expire, WriteSet::default()).await
+        self.commit_payment(&record, PaymentInput::Expire, WriteSet::default())
+            .await
     }
 
     /// Phase 2 of a charge: commits the network's answer for `attempt` (with the idempotency
@@ -115,7 +131,17 @@ impl Engine {
             let input = match answer {
                 NetworkAnswer::Approved => {
                     let method = match (&record.card_source, &record.pending_card) {
-                        (Some(CardSource::Hosted), Some(card)) => Some(self.keep_hosted_card(mode, &record, card.clone(), authenticated, now, &mut ws).await?),
+                        (Some(CardSource::Hosted), Some(card)) => Some(
+                            self.keep_hosted_card(
+                                mode,
+                                &record,
+                                card.clone(),
+                                authenticated,
+                                now,
+                                &mut ws,
+                            )
+                            .await?,
+                        ),
                         _ => None,
                     };
                     PaymentInput::Approved { method }
@@ -134,7 +160,8 @@ impl Engine {
             self.push_transition(Some(&record), &t, now, &mut ws);
             if let Some(k) = idem {
                 let outcome = encode_outcome(&payment_result(&t.record));
-                ws.idempotency.push(idem_write(k, IdempotencyState::Done { outcome }, now));
+                ws.idempotency
+                    .push(idem_write(k, IdempotencyState::Done { outcome }, now));
             }
             match self.ports().store.commit(ws).await {
                 Ok(()) => return Ok(t.record),
@@ -156,13 +183,26 @@ impl Engine {
         now: DateTime<Utc>,
         ws: &mut WriteSet,
     ) -> Result<PaymentMethodId, EngineError> {
-        match (&record.payment.customer_id, record.payment.save_payment_method) {
-            (Some(customer), true) => self.save_card(mode, customer, card, authenticated, now, ws).await,
-            (Some(_) | None, _) => Ok(self.keep_unattached_card(mode, card, now, ws)),
+        if let (Some(customer), true) = (
+            &record.payment.customer_id,
+            record.payment.save_payment_method,
+        ) {
+            // A customer deleted since the payment was created gets nothing saved; the
+            // payment itself still goes through.
+            if self.ports().store.customer(mode, customer).await?.is_some() {
+                return self
+                    .save_card(mode, customer, card, authenticated, now, ws)
+                    .await;
+            }
         }
+        Ok(self.keep_unattached_card(mode, card, now, ws))
     }
 
-    async fn try_create_payment(&self, ctx: &RequestContext, params: &CreatePayment) -> Result<Payment, EngineError> {
+    async fn try_create_payment(
+        &self,
+        ctx: &RequestContext,
+        params: &CreatePayment,
+    ) -> Result<Payment, EngineError> {
         let idem = match self.begin(ctx, "create_payment", params).await? {
             Begin::Replay(r) => return Ok(r?),
             Begin::Fresh(k) => k,
@@ -211,17 +251,20 @@ impl Engine {
             .or_else(|| customer.as_ref().and_then(|c| c.default_method_id.clone()));
         let method = match (&method_id, &customer) {
             (Some(pm), Some(customer)) => {
-                let param = params.payment_method_id.as_ref().map_or("customerId", |_| "paymentMethodId");
-                let method = self
-                    .ports()
-                    .store
-                    .method(mode, pm)
-                    .await?
-                    .ok_or_else(|| Error::not_found("payment method", pm.as_str(), Some(param)))?;
+                let param = params
+                    .payment_method_id
+                    .as_ref()
+                    .map_or("customerId", |_| "paymentMethodId");
+                let method =
+                    self.ports().store.method(mode, pm).await?.ok_or_else(|| {
+                        Error::not_found("payment method", pm.as_str(), Some(param))
+                    })?;
                 method.usable_by(&customer.id).map_err(|e| {
                     let code = match e {
                         MethodUseError::Detached => InvalidRequestCode::PaymentMethodDetached,
-                        MethodUseError::CustomerMismatch => InvalidRequestCode::PaymentMethodCustomerMismatch,
+                        MethodUseError::CustomerMismatch => {
+                            InvalidRequestCode::PaymentMethodCustomerMismatch
+                        }
                     };
                     Error::invalid(code, param, e.to_string())
                 })?;
@@ -242,7 +285,9 @@ impl Engine {
                 metadata,
                 save_payment_method: params.save_payment_method,
                 return_url,
-                checkout_url: method.is_none().then(|| self.hosted_url(&format!("pay/{id}"))),
+                checkout_url: method
+                    .is_none()
+                    .then(|| self.hosted_url(&format!("pay/{id}"))),
                 livemode: mode.livemode(),
             },
             now,
@@ -254,7 +299,8 @@ impl Engine {
             self.push_transition(None, &created, now, &mut ws);
             if let Some(k) = &idem {
                 let outcome = encode_outcome::<Payment>(&Ok(created.record.payment.clone()));
-                ws.idempotency.push(idem_write(k, IdempotencyState::Done { outcome }, now));
+                ws.idempotency
+                    .push(idem_write(k, IdempotencyState::Done { outcome }, now));
             }
             self.ports().store.commit(ws).await?;
             return Ok(created.record.payment);
@@ -268,13 +314,21 @@ impl Engine {
             // The network would refuse it: fail now, in one commit, without asking.
             let failed = created
                 .record
-                .apply(PaymentInput::Declined(CardFailure::of(CardErrorCode::ExpiredCard)), now)
+                .apply(
+                    PaymentInput::Declined(CardFailure::of(CardErrorCode::ExpiredCard)),
+                    now,
+                )
                 .map_err(transition_error)?;
             self.push_transition(None, &failed, now, &mut ws);
             let result = payment_result(&failed.record);
             if let Some(k) = &idem {
-                ws.idempotency
-                    .push(idem_write(k, IdempotencyState::Done { outcome: encode_outcome(&result) }, now));
+                ws.idempotency.push(idem_write(
+                    k,
+                    IdempotencyState::Done {
+                        outcome: encode_outcome(&result),
+                    },
+                    now,
+                ));
             }
             self.ports().store.commit(ws).await?;
             return Ok(result?);
@@ -330,18 +384,33 @@ impl Engine {
         Ok(payment_result(&done)?)
     }
 
-    async fn try_retrieve_payment(&self, ctx: &RequestContext, id: &PaymentId) -> Result<Payment, EngineError> {
+    async fn try_retrieve_payment(
+        &self,
+        ctx: &RequestContext,
+        id: &PaymentId,
+    ) -> Result<Payment, EngineError> {
         let record = self.load_payment(ctx.mode, id).await?;
         Ok(self.expire_payment_if_due(record).await?.payment)
     }
 
-    async fn try_cancel_payment(&self, ctx: &RequestContext, id: &PaymentId) -> Result<Payment, EngineError> {
+    async fn try_cancel_payment(
+        &self,
+        ctx: &RequestContext,
+        id: &PaymentId,
+    ) -> Result<Payment, EngineError> {
         let record = self.load_payment(ctx.mode, id).await?;
         let record = self.expire_payment_if_due(record).await?;
-        Ok(self.commit_payment(&record, PaymentInput::Cancel, WriteSet::default()).await?.payment)
+        Ok(self
+            .commit_payment(&record, PaymentInput::Cancel, WriteSet::default())
+            .await?
+            .payment)
     }
 
-    async fn try_list_payments(&self, ctx: &RequestContext, params: &ListPayments) -> Result<List<Payment>, EngineError> {
+    async fn try_list_payments(
+        &self,
+        ctx: &RequestContext,
+        params: &ListPayments,
+    ) -> Result<List<Payment>, EngineError> {
         let limit = Self::limit(params.limit)?;
         let page = self
             .ports()
@@ -374,17 +443,23 @@ impl Engine {
             },
         };
         match p.status {
-            PaymentStatus::Succeeded => done("succeeded", "Payment succeeded. You can close this page."),
+            PaymentStatus::Succeeded => {
+                done("succeeded", "Payment succeeded. You can close this page.")
+            }
             PaymentStatus::Failed => done("failed", "The payment failed."),
             PaymentStatus::Canceled => done("canceled", "The payment was canceled."),
             PaymentStatus::RequiresPaymentMethod => HostedOutcome::Retry {
-                message: p
-                    .last_error
-                    .as_ref()
-                    .map_or_else(|| "Your card was declined.".to_owned(), |e| e.message.clone()),
+                message: p.last_error.as_ref().map_or_else(
+                    || "Your card was declined.".to_owned(),
+                    |e| e.message.clone(),
+                ),
             },
             PaymentStatus::RequiresAction => HostedOutcome::Challenge {
-                url: p.next_action.as_ref().map(|a| a.url.clone()).unwrap_or_default(),
+                url: p
+                    .next_action
+                    .as_ref()
+                    .map(|a| a.url.clone())
+                    .unwrap_or_default(),
             },
             PaymentStatus::Processing => HostedOutcome::Done {
                 message: "The payment is being processed.".to_owned(),
@@ -392,17 +467,35 @@ impl Engine {
         }
     }
 
-    async fn try_submit_payment_card(&self, id: &PaymentId, entry: &CardEntry) -> Result<HostedOutcome, EngineError> {
+    async fn try_submit_payment_card(
+        &self,
+        id: &PaymentId,
+        entry: &CardEntry,
+    ) -> Result<HostedOutcome, EngineError> {
         let record = self.find_payment(id).await?;
         let record = self.expire_payment_if_due(record).await?;
         if record.payment.status != PaymentStatus::RequiresPaymentMethod {
             return Err(gone());
         }
-        let mode = if record.payment.livemode { Mode::Live } else { Mode::Test };
+        let mode = if record.payment.livemode {
+            Mode::Live
+        } else {
+            Mode::Test
+        };
         let now = self.now();
-        let card = match check_typed_card(mode, &entry.number, &entry.expiry, &entry.cvc, now.date_naive()) {
+        let card = match check_typed_card(
+            mode,
+            &entry.number,
+            &entry.expiry,
+            &entry.cvc,
+            now.date_naive(),
+        ) {
             Ok(card) => card,
-            Err(CardProblem::Invalid(e)) => return Ok(HostedOutcome::Retry { message: e.to_string() }),
+            Err(CardProblem::Invalid(e)) => {
+                return Ok(HostedOutcome::Retry {
+                    message: e.to_string(),
+                });
+            }
             Err(CardProblem::Failed(f)) => {
                 let next = self
                     .commit_payment(&record, PaymentInput::CardRefused(f), WriteSet::default())
@@ -413,7 +506,11 @@ impl Engine {
         let pending = self.vault_card(&card)?;
         // Phase 1.
         let entered = self
-            .commit_payment(&record, PaymentInput::CardEntered { card: pending }, WriteSet::default())
+            .commit_payment(
+                &record,
+                PaymentInput::CardEntered { card: pending },
+                WriteSet::default(),
+            )
             .await?;
         let money = entered
             .payment
@@ -433,17 +530,27 @@ impl Engine {
             .await
             .map_err(|_| network_down())?;
         // Phase 2.
-        let done = self.finish_attempt(mode, id, entered.attempt, answer, None, false).await?;
+        let done = self
+            .finish_attempt(mode, id, entered.attempt, answer, None, false)
+            .await?;
         Ok(Self::payment_outcome(&done))
     }
 
-    async fn try_authenticate_payment(&self, id: &PaymentId, outcome: ChallengeOutcome) -> Result<HostedOutcome, EngineError> {
+    async fn try_authenticate_payment(
+        &self,
+        id: &PaymentId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, EngineError> {
         let record = self.find_payment(id).await?;
         let record = self.expire_payment_if_due(record).await?;
         if record.payment.status != PaymentStatus::RequiresAction {
             return Err(gone());
         }
-        let mode = if record.payment.livemode { Mode::Live } else { Mode::Test };
+        let mode = if record.payment.livemode {
+            Mode::Live
+        } else {
+            Mode::Test
+        };
         let attempt = record.attempt_id();
         if outcome == ChallengeOutcome::Fail {
             self.ports()
@@ -452,13 +559,21 @@ impl Engine {
                 .await
                 .map_err(|_| network_down())?;
             let failed = self
-                .commit_payment(&record, PaymentInput::AuthenticationFailed, WriteSet::default())
+                .commit_payment(
+                    &record,
+                    PaymentInput::AuthenticationFailed,
+                    WriteSet::default(),
+                )
                 .await?;
             return Ok(Self::payment_outcome(&failed));
         }
         // Phase 1: back to processing while the network finishes the authorization.
         let resumed = self
-            .commit_payment(&record, PaymentInput::AuthenticationCompleted, WriteSet::default())
+            .commit_payment(
+                &record,
+                PaymentInput::AuthenticationCompleted,
+                WriteSet::default(),
+            )
             .await?;
         let answer = self
             .ports()
@@ -466,10 +581,14 @@ impl Engine {
             .complete_challenge(&attempt, true)
             .await
             .map_err(|_| network_down())?;
-        let done = self.finish_attempt(mode, id, resumed.attempt, answer, None, true).await?;
+        let done = self
+            .finish_attempt(mode, id, resumed.attempt, answer, None, true)
+            .await?;
         Ok(match (done.payment.status, &done.payment.checkout_url) {
             // A hosted card declined after its challenge: back to the card form.
-            (PaymentStatus::RequiresPaymentMethod, Some(url)) => HostedOutcome::Redirect { url: url.clone() },
+            (PaymentStatus::RequiresPaymentMethod, Some(url)) => {
+                HostedOutcome::Redirect { url: url.clone() }
+            }
             _ => Self::payment_outcome(&done),
         })
     }
@@ -481,7 +600,10 @@ impl Engine {
         let stage = match p.status {
             PaymentStatus::RequiresPaymentMethod => HostedStage::CollectCard,
             PaymentStatus::RequiresAction => HostedStage::Authenticate,
-            PaymentStatus::Processing | PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Canceled => {
+            PaymentStatus::Processing
+            | PaymentStatus::Succeeded
+            | PaymentStatus::Failed
+            | PaymentStatus::Canceled => {
                 return Err(gone());
             }
         };
@@ -499,7 +621,10 @@ impl Engine {
     /// the same attempt id if it never saw it, which cannot charge twice) and commits phase 2.
     /// A retry of the original request then replays the outcome. Returns how many payments
     /// were finished.
-    pub async fn recover_stuck_payments(&self, older_than: chrono::Duration) -> Result<usize, Error> {
+    pub async fn recover_stuck_payments(
+        &self,
+        older_than: chrono::Duration,
+    ) -> Result<usize, Error> {
         let before = self.now() - older_than;
         let stuck = self
             .ports()
@@ -509,7 +634,11 @@ impl Engine {
             .map_err(EngineError::from)?;
         let mut finished = 0;
         for record in stuck {
-            let mode = if record.payment.livemode { Mode::Live } else { Mode::Test };
+            let mode = if record.payment.livemode {
+                Mode::Live
+            } else {
+                Mode::Test
+            };
             let done = self.recover_one(mode, &record).await?;
             if done.payment.status != PaymentStatus::Processing {
                 finished += 1;
@@ -518,10 +647,18 @@ impl Engine {
         Ok(finished)
     }
 
-    async fn recover_one(&self, mode: Mode, record: &PaymentRecord) -> Result<PaymentRecord, EngineError> {
+    async fn recover_one(
+        &self,
+        mode: Mode,
+        record: &PaymentRecord,
+    ) -> Result<PaymentRecord, EngineError> {
         let network = &self.ports().network;
         let attempt = record.attempt_id();
-        let answer = match network.attempt_result(&attempt).await.map_err(|_| network_down())? {
+        let answer = match network
+            .attempt_result(&attempt)
+            .await
+            .map_err(|_| network_down())?
+        {
             Some(NetworkAnswer::ChallengeRequired) if record.challenge_passed => network
                 .complete_challenge(&attempt, true)
                 .await
@@ -529,25 +666,23 @@ impl Engine {
             Some(answer) => answer,
             None => {
                 let (sealed, expiry, kind) = match (&record.card_source, &record.pending_card) {
-                    (Some(CardSource::Hosted), Some(card)) => {
-                        (card.sealed.clone(), card.summary.expiry, AuthorizationKind::OnSession)
-                    }
+                    (Some(CardSource::Hosted), Some(card)) => (
+                        card.sealed.clone(),
+                        card.summary.expiry,
+                        AuthorizationKind::OnSession,
+                    ),
                     _ => {
-                        let pm = record
-                            .payment
-                            .payment_method_id
-                            .as_ref()
-                            .ok_or_else(|| Error::internal("a processing payment has no method"))?;
-                        let method = self
-                            .ports()
-                            .store
-                            .method(mode, pm)
-                            .await?
-                            .ok_or_else(|| Error::internal("a processing payment's method vanished"))?;
-                        let expiry = method
-                            .method
-                            .expiry()
-                            .ok_or_else(|| Error::internal("a stored card has an unreadable expiry"))?;
+                        let pm =
+                            record.payment.payment_method_id.as_ref().ok_or_else(|| {
+                                Error::internal("a processing payment has no method")
+                            })?;
+                        let method =
+                            self.ports().store.method(mode, pm).await?.ok_or_else(|| {
+                                Error::internal("a processing payment's method vanished")
+                            })?;
+                        let expiry = method.method.expiry().ok_or_else(|| {
+                            Error::internal("a stored card has an unreadable expiry")
+                        })?;
                         let kind = if record.payment.off_session {
                             AuthorizationKind::OffSession {
                                 authenticated: method.authenticated,
@@ -571,12 +706,23 @@ impl Engine {
                     .map_err(|_| network_down())?
             }
         };
-        self.finish_attempt(mode, &record.payment.id, record.attempt, answer, None, record.challenge_passed)
-            .await
+        self.finish_attempt(
+            mode,
+            &record.payment.id,
+            record.attempt,
+            answer,
+            None,
+            record.challenge_passed,
+        )
+        .await
     }
 
     /// The buyer submitted a card on the payment page.
-    pub(crate) async fn submit_payment_card_retrying(&self, id: &PaymentId, card: CardEntry) -> Result<HostedOutcome, Error> {
+    pub(crate) async fn submit_payment_card_retrying(
+        &self,
+        id: &PaymentId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error> {
         retry!(self, self.try_submit_payment_card(id, &card))
     }
 
@@ -597,15 +743,27 @@ impl Engine {
 
 #[async_trait]
 impl PaymentsApi for Engine {
-    async fn create_payment(&self, ctx: &RequestContext, params: CreatePayment) -> Result<Payment, Error> {
+    async fn create_payment(
+        &self,
+        ctx: &RequestContext,
+        params: CreatePayment,
+    ) -> Result<Payment, Error> {
         retry!(self, self.try_create_payment(ctx, &params))
     }
 
-    async fn retrieve_payment(&self, ctx: &RequestContext, id: &PaymentId) -> Result<Payment, Error> {
+    async fn retrieve_payment(
+        &self,
+        ctx: &RequestContext,
+        id: &PaymentId,
+    ) -> Result<Payment, Error> {
         retry!(self, self.try_retrieve_payment(ctx, id))
     }
 
-    async fn list_payments(&self, ctx: &RequestContext, params: ListPayments) -> Result<List<Payment>, Error> {
+    async fn list_payments(
+        &self,
+        ctx: &RequestContext,
+        params: ListPayments,
+    ) -> Result<List<Payment>, Error> {
         Ok(self.try_list_payments(ctx, &params).await?)
     }
 

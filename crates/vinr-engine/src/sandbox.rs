@@ -56,21 +56,25 @@ impl Engine {
         )?;
         let pending = self.vault_card(&card)?;
         let mut ws = WriteSet::default();
-        let id = self.save_card(ctx.mode, customer, pending, false, now, &mut ws).await?;
+        let id = self
+            .save_card(ctx.mode, customer, pending, false, now, &mut ws)
+            .await?;
         let method = match ws.methods.iter().find(|w| w.value().method.id == id) {
             Some(w) => w.value().method.clone(),
             // Re-entered with nothing changed: the stored method, as it is.
-            None => self
-                .ports()
-                .store
-                .method(ctx.mode, &id)
-                .await?
-                .ok_or_else(|| Error::internal("a saved method vanished"))?
-                .method,
+            None => {
+                self.ports()
+                    .store
+                    .method(ctx.mode, &id)
+                    .await?
+                    .ok_or_else(|| Error::internal("a saved method vanished"))?
+                    .method
+            }
         };
         if let Some(k) = &idem {
             let outcome = encode_outcome::<PaymentMethod>(&Ok(method.clone()));
-            ws.idempotency.push(idem_write(k, IdempotencyState::Done { outcome }, now));
+            ws.idempotency
+                .push(idem_write(k, IdempotencyState::Done { outcome }, now));
         }
         self.ports().store.commit(ws).await?;
         Ok(method)
@@ -86,14 +90,20 @@ impl Engine {
         let expiry = Expiry::new(params.exp_month, params.exp_year).map_err(|e| {
             let param = match e {
                 vinr_domain::card::ExpiryError::InvalidMonth => "expMonth",
-                vinr_domain::card::ExpiryError::InvalidYear | vinr_domain::card::ExpiryError::Malformed => "expYear",
+                vinr_domain::card::ExpiryError::InvalidYear
+                | vinr_domain::card::ExpiryError::Malformed => "expYear",
             };
             Error::invalid(InvalidRequestCode::ParameterInvalid, param, e.to_string())
         })?;
         if let Some(l) = &params.last4
             && (l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(Error::invalid(InvalidRequestCode::ParameterInvalid, "last4", "last4 must be 4 digits").into());
+            return Err(Error::invalid(
+                InvalidRequestCode::ParameterInvalid,
+                "last4",
+                "last4 must be 4 digits",
+            )
+            .into());
         }
         let method = self
             .ports()
@@ -180,7 +190,11 @@ impl Engine {
 
     /// Runs the expiry scan for one mode as if today were `as_of`: emits
     /// `payment_method.expiring` once per method and expiry. Returns how many were emitted.
-    pub async fn run_expiry_scan(&self, mode: Mode, as_of: chrono::NaiveDate) -> Result<u64, Error> {
+    pub async fn run_expiry_scan(
+        &self,
+        mode: Mode,
+        as_of: chrono::NaiveDate,
+    ) -> Result<u64, Error> {
         let mut emitted = 0;
         let mut cursor = None;
         loop {
@@ -214,7 +228,11 @@ impl SandboxApi for Engine {
         retry!(self, self.try_network_update(ctx, id, &params))
     }
 
-    async fn expiring_scan(&self, ctx: &RequestContext, params: ExpiringScan) -> Result<ScanResult, Error> {
+    async fn expiring_scan(
+        &self,
+        ctx: &RequestContext,
+        params: ExpiringScan,
+    ) -> Result<ScanResult, Error> {
         sandbox_only(ctx.mode)?;
         let emitted = self.run_expiry_scan(ctx.mode, params.as_of).await?;
         Ok(ScanResult { emitted })

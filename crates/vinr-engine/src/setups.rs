@@ -9,7 +9,9 @@ use vinr_domain::url::{append_query, parse_http_url};
 use vinr_ports::api::SetupsApi;
 use vinr_ports::event::EventObject;
 use vinr_ports::network::{AuthorizationKind, AuthorizationRequest, NetworkAnswer};
-use vinr_ports::params::{CardEntry, ChallengeOutcome, CreateSetup, HostedOutcome, HostedStage, HostedView};
+use vinr_ports::params::{
+    CardEntry, ChallengeOutcome, CreateSetup, HostedOutcome, HostedStage, HostedView,
+};
 use vinr_ports::store::{IdempotencyState, Write, WriteSet};
 use vinr_ports::{Error, Mode, RequestContext};
 
@@ -20,7 +22,7 @@ use crate::core::{Begin, EngineError, encode_outcome, idem_write, retry, transit
 /// Where a setup's page stands once expiry was applied.
 enum Open {
     /// The setup accepts the buyer's next step.
-    Yes(SetupRecord),
+    Yes(Box<SetupRecord>),
     /// The link is used, canceled or expired.
     Gone,
 }
@@ -51,7 +53,9 @@ impl Engine {
         if !record.is_expired(now) {
             return Ok(record);
         }
-        let t = record.apply(SetupInput::Expire, now).map_err(transition_error)?;
+        let t = record
+            .apply(SetupInput::Expire, now)
+            .map_err(transition_error)?;
         let ws = WriteSet {
             setups: vec![Write::Update {
                 expected: record.setup.version,
@@ -66,10 +70,17 @@ impl Engine {
     async fn open_setup(&self, id: &SetupId) -> Result<(Mode, Open), EngineError> {
         let (mode, record) = self.find_setup(id).await?;
         let record = self.expire_setup_if_due(record).await?;
-        let open = if record.setup.status.is_terminal() {
+        let customer_exists = self
+            .ports()
+            .store
+            .customer(mode, &record.setup.customer_id)
+            .await?
+            .is_some();
+        // A setup of a deleted customer has nobody to save a card to: its link is dead.
+        let open = if record.setup.status.is_terminal() || !customer_exists {
             Open::Gone
         } else {
-            Open::Yes(record)
+            Open::Yes(Box::new(record))
         };
         Ok((mode, open))
     }
@@ -125,29 +136,52 @@ impl Engine {
         let now = self.now();
         let id = SetupId::from_entropy(&self.entropy());
         let checkout_url = self.hosted_url(&format!("setup/{id}"));
-        let record = SetupRecord::create(id, customer.id, checkout_url, return_url, ctx.mode.livemode(), now);
+        let record = SetupRecord::create(
+            id,
+            customer.id,
+            checkout_url,
+            return_url,
+            ctx.mode.livemode(),
+            now,
+        );
         let mut ws = WriteSet::default();
         ws.setups.push(Write::Insert(record.clone()));
         if let Some(k) = &idem {
             let outcome = encode_outcome::<Setup>(&Ok(record.setup.clone()));
-            ws.idempotency.push(idem_write(k, IdempotencyState::Done { outcome }, now));
+            ws.idempotency
+                .push(idem_write(k, IdempotencyState::Done { outcome }, now));
         }
         self.ports().store.commit(ws).await?;
         Ok(record.setup)
     }
 
-    async fn try_retrieve_setup(&self, ctx: &RequestContext, id: &SetupId) -> Result<Setup, EngineError> {
+    async fn try_retrieve_setup(
+        &self,
+        ctx: &RequestContext,
+        id: &SetupId,
+    ) -> Result<Setup, EngineError> {
         let record = self.load_setup(ctx.mode, id).await?;
         Ok(self.expire_setup_if_due(record).await?.setup)
     }
 
-    async fn try_cancel_setup(&self, ctx: &RequestContext, id: &SetupId) -> Result<Setup, EngineError> {
+    async fn try_cancel_setup(
+        &self,
+        ctx: &RequestContext,
+        id: &SetupId,
+    ) -> Result<Setup, EngineError> {
         let record = self.load_setup(ctx.mode, id).await?;
         let record = self.expire_setup_if_due(record).await?;
-        Ok(self.commit_setup(&record, SetupInput::Cancel, WriteSet::default()).await?.setup)
+        Ok(self
+            .commit_setup(&record, SetupInput::Cancel, WriteSet::default())
+            .await?
+            .setup)
     }
 
-    async fn try_submit_setup_card(&self, id: &SetupId, entry: &CardEntry) -> Result<HostedOutcome, EngineError> {
+    async fn try_submit_setup_card(
+        &self,
+        id: &SetupId,
+        entry: &CardEntry,
+    ) -> Result<HostedOutcome, EngineError> {
         let (mode, open) = self.open_setup(id).await?;
         let Open::Yes(record) = open else {
             return Err(gone());
@@ -158,7 +192,11 @@ impl Engine {
         let today = self.now().date_naive();
         let card = match check_typed_card(mode, &entry.number, &entry.expiry, &entry.cvc, today) {
             Ok(card) => card,
-            Err(CardProblem::Invalid(e)) => return Ok(HostedOutcome::Retry { message: e.to_string() }),
+            Err(CardProblem::Invalid(e)) => {
+                return Ok(HostedOutcome::Retry {
+                    message: e.to_string(),
+                });
+            }
             Err(CardProblem::Failed(f)) => return self.setup_card_failed(&record, f).await,
         };
         let pending = self.vault_card(&card)?;
@@ -180,14 +218,27 @@ impl Engine {
                 let now = self.now();
                 let mut ws = WriteSet::default();
                 let method = self
-                    .save_card(mode, &record.setup.customer_id, pending, false, now, &mut ws)
+                    .save_card(
+                        mode,
+                        &record.setup.customer_id,
+                        pending,
+                        false,
+                        now,
+                        &mut ws,
+                    )
                     .await?;
-                let next = self.commit_setup(&record, SetupInput::CardVerified { method }, ws).await?;
+                let next = self
+                    .commit_setup(&record, SetupInput::CardVerified { method }, ws)
+                    .await?;
                 Ok(Self::setup_succeeded_redirect(&next.setup))
             }
             NetworkAnswer::ChallengeRequired => {
-                self.commit_setup(&record, SetupInput::ChallengeRequired { card: pending }, WriteSet::default())
-                    .await?;
+                self.commit_setup(
+                    &record,
+                    SetupInput::ChallengeRequired { card: pending },
+                    WriteSet::default(),
+                )
+                .await?;
                 Ok(HostedOutcome::Challenge {
                     url: self.hosted_url(&format!("authenticate/{id}")),
                 })
@@ -200,7 +251,11 @@ impl Engine {
         }
     }
 
-    async fn setup_card_failed(&self, record: &SetupRecord, failure: CardFailure) -> Result<HostedOutcome, EngineError> {
+    async fn setup_card_failed(
+        &self,
+        record: &SetupRecord,
+        failure: CardFailure,
+    ) -> Result<HostedOutcome, EngineError> {
         self.commit_setup(record, SetupInput::CardFailed(failure), WriteSet::default())
             .await?;
         Ok(HostedOutcome::Retry {
@@ -208,12 +263,19 @@ impl Engine {
         })
     }
 
-    async fn try_authenticate_setup(&self, id: &SetupId, outcome: ChallengeOutcome) -> Result<HostedOutcome, EngineError> {
+    async fn try_authenticate_setup(
+        &self,
+        id: &SetupId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, EngineError> {
         let (mode, open) = self.open_setup(id).await?;
         let Open::Yes(record) = open else {
             return Err(gone());
         };
-        let Some(pending) = record.pending_card.clone().filter(|_| record.setup.status == SetupStatus::RequiresAction)
+        let Some(pending) = record
+            .pending_card
+            .clone()
+            .filter(|_| record.setup.status == SetupStatus::RequiresAction)
         else {
             return Err(gone());
         };
@@ -240,13 +302,21 @@ impl Engine {
                 Ok(Self::setup_succeeded_redirect(&next.setup))
             }
             NetworkAnswer::Declined(f) => {
-                self.commit_setup(&record, SetupInput::AuthenticationDeclined(f), WriteSet::default())
-                    .await?;
+                self.commit_setup(
+                    &record,
+                    SetupInput::AuthenticationDeclined(f),
+                    WriteSet::default(),
+                )
+                .await?;
                 Ok(checkout)
             }
             NetworkAnswer::AuthenticationFailed | NetworkAnswer::ChallengeRequired => {
-                self.commit_setup(&record, SetupInput::AuthenticationFailed, WriteSet::default())
-                    .await?;
+                self.commit_setup(
+                    &record,
+                    SetupInput::AuthenticationFailed,
+                    WriteSet::default(),
+                )
+                .await?;
                 Ok(checkout)
             }
         }
@@ -283,7 +353,12 @@ pub(crate) fn gone() -> EngineError {
 
 #[async_trait]
 impl SetupsApi for Engine {
-    async fn create_setup(&self, ctx: &RequestContext, customer: &CustomerId, params: CreateSetup) -> Result<Setup, Error> {
+    async fn create_setup(
+        &self,
+        ctx: &RequestContext,
+        customer: &CustomerId,
+        params: CreateSetup,
+    ) -> Result<Setup, Error> {
         retry!(self, self.try_create_setup(ctx, customer, &params))
     }
 
@@ -298,7 +373,11 @@ impl SetupsApi for Engine {
 
 impl Engine {
     /// The buyer submitted a card on the setup page.
-    pub(crate) async fn submit_setup_card_retrying(&self, id: &SetupId, card: CardEntry) -> Result<HostedOutcome, Error> {
+    pub(crate) async fn submit_setup_card_retrying(
+        &self,
+        id: &SetupId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error> {
         retry!(self, self.try_submit_setup_card(id, &card))
     }
 

@@ -9,7 +9,9 @@ use vinr_domain::ids::WebhookEndpointId;
 use vinr_domain::url::parse_http_url;
 use vinr_domain::webhook::{EndpointRecord, WebhookEndpoint, WebhookSecret};
 use vinr_ports::api::WebhookEndpointsApi;
-use vinr_ports::params::{CreateWebhookEndpoint, Deleted, DeletedWebhookEndpoint, List, ListParams, RotateSecret};
+use vinr_ports::params::{
+    CreateWebhookEndpoint, Deleted, DeletedWebhookEndpoint, List, ListParams, RotateSecret,
+};
 use vinr_ports::store::{IdempotencyState, PageRequest, Write, WriteSet};
 use vinr_ports::{Error, Mode, RequestContext};
 
@@ -26,12 +28,14 @@ impl Engine {
         WebhookSecret::from_entropy(&self.entropy(), &self.entropy())
     }
 
-    async fn load_endpoint(&self, mode: Mode, id: &WebhookEndpointId) -> Result<EndpointRecord, EngineError> {
-        self.ports()
-            .store
-            .endpoint(mode, id)
-            .await?
-            .ok_or_else(|| EngineError::Api(Error::not_found("webhook endpoint", id.as_str(), None)))
+    async fn load_endpoint(
+        &self,
+        mode: Mode,
+        id: &WebhookEndpointId,
+    ) -> Result<EndpointRecord, EngineError> {
+        self.ports().store.endpoint(mode, id).await?.ok_or_else(|| {
+            EngineError::Api(Error::not_found("webhook endpoint", id.as_str(), None))
+        })
     }
 
     async fn try_create_endpoint(
@@ -73,7 +77,8 @@ impl Engine {
         ws.endpoints.push(Write::Insert(record));
         if let Some(k) = &idem {
             let outcome = encode_outcome::<WebhookEndpoint>(&Ok(shown.clone()));
-            ws.idempotency.push(idem_write(k, IdempotencyState::Done { outcome }, now));
+            ws.idempotency
+                .push(idem_write(k, IdempotencyState::Done { outcome }, now));
         }
         self.ports().store.commit(ws).await?;
         Ok(shown)

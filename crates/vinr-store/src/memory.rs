@@ -655,12 +655,16 @@ impl Store for MemoryStore {
 
     async fn cards_sealed_with_other_keys(&self, key_id: &str, limit: usize) -> Result<Vec<SealedCardRef>, StoreError> {
         let state = self.lock();
-        let methods = state.methods.rows.values().map(|r| &r.value).filter_map(|m| {
-            (m.sealed.key_id != key_id).then(|| SealedCardRef {
+        let methods = state
+            .methods
+            .rows
+            .values()
+            .map(|r| &r.value)
+            .filter(|m| m.sealed.key_id != key_id)
+            .map(|m| SealedCardRef {
                 owner: CardOwner::Method(m.method.id.clone()),
                 sealed: m.sealed.clone(),
-            })
-        });
+            });
         let payments = state.payments.rows.values().filter_map(|r| {
             let card = r.value.pending_card.as_ref()?;
             (card.sealed.key_id != key_id).then(|| SealedCardRef {

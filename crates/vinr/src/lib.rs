@@ -53,9 +53,13 @@ use vinr_ports::vault::CardVault;
 
 pub use vinr_domain::card::{Brand, Funding};
 pub use vinr_domain::customer::{Address, Customer, Metadata};
-pub use vinr_domain::error::{CardErrorCode, DeclineCode, InvalidRequestCode, LastError, LastErrorCode};
+pub use vinr_domain::error::{
+    CardErrorCode, DeclineCode, InvalidRequestCode, LastError, LastErrorCode,
+};
 pub use vinr_domain::event::EventType;
-pub use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
+pub use vinr_domain::ids::{
+    CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
+};
 pub use vinr_domain::method::PaymentMethod;
 pub use vinr_domain::money::{Currency, Money};
 pub use vinr_domain::payment::{NextAction, Payment, PaymentStatus};
@@ -65,9 +69,10 @@ pub use vinr_engine::Engine as InProcessEngine;
 pub use vinr_ports::error::AuthenticationCode;
 pub use vinr_ports::event::{Event, EventData, EventObject};
 pub use vinr_ports::params::{
-    AttachTestCard, CardEntry, ChallengeOutcome, CreateCustomer, CreatePayment, CreateSetup, CreateWebhookEndpoint,
-    Deleted, DeletedCustomer, ExpiringScan, HostedOutcome, HostedStage, HostedView, List, ListCustomers, ListEvents,
-    ListParams, ListPayments, NetworkUpdate, RotateSecret, ScanResult, UpdateCustomer,
+    AttachTestCard, CardEntry, ChallengeOutcome, CreateCustomer, CreatePayment, CreateSetup,
+    CreateWebhookEndpoint, Deleted, DeletedCustomer, ExpiringScan, HostedOutcome, HostedStage,
+    HostedView, List, ListCustomers, ListEvents, ListParams, ListPayments, NetworkUpdate,
+    RotateSecret, ScanResult, UpdateCustomer,
 };
 pub use vinr_ports::{Error, Mode, RequestContext};
 pub use vinr_sandbox::{ManualClock, SandboxNetwork, SequentialIds};
@@ -287,20 +292,22 @@ impl VinrBuilder {
 
     /// Builds the handle.
     pub fn build(self) -> Vinr {
-        let (clock, manual): (Arc<dyn Clock>, Option<ManualClock>) = match (self.clock, self.manual_clock) {
-            (Some(c), m) => (c, m),
-            (None, _) => {
-                let m = ManualClock::new(vinr_store::clock::SystemClock::new().now());
-                (Arc::new(m.clone()), Some(m))
-            }
-        };
-        let (network, sandbox): (Arc<dyn CardNetwork>, Option<SandboxNetwork>) = match (self.network, self.sandbox_network) {
-            (Some(n), s) => (n, s),
-            (None, _) => {
-                let s = SandboxNetwork::new();
-                (Arc::new(s.clone()), Some(s))
-            }
-        };
+        let (clock, manual): (Arc<dyn Clock>, Option<ManualClock>) =
+            match (self.clock, self.manual_clock) {
+                (Some(c), m) => (c, m),
+                (None, _) => {
+                    let m = ManualClock::new(vinr_store::clock::SystemClock::new().now());
+                    (Arc::new(m.clone()), Some(m))
+                }
+            };
+        let (network, sandbox): (Arc<dyn CardNetwork>, Option<SandboxNetwork>) =
+            match (self.network, self.sandbox_network) {
+                (Some(n), s) => (n, s),
+                (None, _) => {
+                    let s = SandboxNetwork::new();
+                    (Arc::new(s.clone()), Some(s))
+                }
+            };
         let engine = Engine::new(
             Ports {
                 store: self
@@ -311,7 +318,9 @@ impl VinrBuilder {
                     .unwrap_or_else(|| Arc::new(vinr_store::vault::AesVault::random())),
                 network,
                 clock,
-                ids: self.ids.unwrap_or_else(|| Arc::new(vinr_store::ids::OsRandomIds::new())),
+                ids: self
+                    .ids
+                    .unwrap_or_else(|| Arc::new(vinr_store::ids::OsRandomIds::new())),
             },
             self.config.unwrap_or_default(),
         );
@@ -349,7 +358,10 @@ impl Customers<'_> {
 
     /// Changes a customer (metadata merges; `default_method_id: Some(None)` clears the default).
     pub async fn update(&self, id: &CustomerId, params: UpdateCustomer) -> Result<Customer> {
-        self.vinr.api.update_customer(self.vinr.ctx(), id, params).await
+        self.vinr
+            .api
+            .update_customer(self.vinr.ctx(), id, params)
+            .await
     }
 
     /// Deletes a customer and detaches its methods.
@@ -363,24 +375,38 @@ impl Customers<'_> {
     }
 
     /// Every customer matching `params`, following `startingAfter` page by page.
-    pub fn list_all(&self, params: ListCustomers) -> impl Stream<Item = Result<Customer>> + Send + 'static {
+    pub fn list_all(
+        &self,
+        params: ListCustomers,
+    ) -> impl Stream<Item = Result<Customer>> + Send + 'static {
         let vinr = self.vinr.clone();
-        paginate(params.starting_after.clone(), move |after| {
-            let vinr = vinr.clone();
-            let params = ListCustomers {
-                starting_after: after,
-                ..params.clone()
-            };
-            async move { vinr.customers().list(params).await }
-        }, |c: &Customer| c.id.clone())
+        paginate(
+            params.starting_after.clone(),
+            move |after| {
+                let vinr = vinr.clone();
+                let params = ListCustomers {
+                    starting_after: after,
+                    ..params.clone()
+                };
+                async move { vinr.customers().list(params).await }
+            },
+            |c: &Customer| c.id.clone(),
+        )
     }
 
     /// Starts saving a card: send the buyer to the setup's `checkout_url`.
-    pub async fn setup_method(&self, customer: &CustomerId, return_url: impl Into<String>) -> Result<Setup> {
+    pub async fn setup_method(
+        &self,
+        customer: &CustomerId,
+        return_url: impl Into<String>,
+    ) -> Result<Setup> {
         let params = CreateSetup {
             return_url: return_url.into(),
         };
-        self.vinr.api.create_setup(self.vinr.ctx(), customer, params).await
+        self.vinr
+            .api
+            .create_setup(self.vinr.ctx(), customer, params)
+            .await
     }
 
     /// The customer's saved methods (first page of up to 100).
@@ -389,17 +415,34 @@ impl Customers<'_> {
             limit: Some(100),
             starting_after: None,
         };
-        self.vinr.api.list_methods(self.vinr.ctx(), customer, params).await
+        self.vinr
+            .api
+            .list_methods(self.vinr.ctx(), customer, params)
+            .await
     }
 
     /// One saved method.
-    pub async fn retrieve_method(&self, customer: &CustomerId, id: &PaymentMethodId) -> Result<PaymentMethod> {
-        self.vinr.api.retrieve_method(self.vinr.ctx(), customer, id).await
+    pub async fn retrieve_method(
+        &self,
+        customer: &CustomerId,
+        id: &PaymentMethodId,
+    ) -> Result<PaymentMethod> {
+        self.vinr
+            .api
+            .retrieve_method(self.vinr.ctx(), customer, id)
+            .await
     }
 
     /// Detaches a method now and for ever.
-    pub async fn detach_method(&self, customer: &CustomerId, id: &PaymentMethodId) -> Result<PaymentMethod> {
-        self.vinr.api.detach_method(self.vinr.ctx(), customer, id).await
+    pub async fn detach_method(
+        &self,
+        customer: &CustomerId,
+        id: &PaymentMethodId,
+    ) -> Result<PaymentMethod> {
+        self.vinr
+            .api
+            .detach_method(self.vinr.ctx(), customer, id)
+            .await
     }
 }
 
@@ -428,16 +471,23 @@ impl Payments<'_> {
     }
 
     /// Every payment matching `params`, following `startingAfter` page by page.
-    pub fn list_all(&self, params: ListPayments) -> impl Stream<Item = Result<Payment>> + Send + 'static {
+    pub fn list_all(
+        &self,
+        params: ListPayments,
+    ) -> impl Stream<Item = Result<Payment>> + Send + 'static {
         let vinr = self.vinr.clone();
-        paginate(params.starting_after.clone(), move |after| {
-            let vinr = vinr.clone();
-            let params = ListPayments {
-                starting_after: after,
-                ..params.clone()
-            };
-            async move { vinr.payments().list(params).await }
-        }, |p: &Payment| p.id.clone())
+        paginate(
+            params.starting_after.clone(),
+            move |after| {
+                let vinr = vinr.clone();
+                let params = ListPayments {
+                    starting_after: after,
+                    ..params.clone()
+                };
+                async move { vinr.payments().list(params).await }
+            },
+            |p: &Payment| p.id.clone(),
+        )
     }
 
     /// Cancels a payment waiting for a card or a challenge.
@@ -473,22 +523,41 @@ pub struct WebhookEndpoints<'a> {
 impl WebhookEndpoints<'_> {
     /// Creates an endpoint; its `secret` is shown only in this answer.
     pub async fn create(&self, params: CreateWebhookEndpoint) -> Result<WebhookEndpoint> {
-        self.vinr.api.create_webhook_endpoint(self.vinr.ctx(), params).await
+        self.vinr
+            .api
+            .create_webhook_endpoint(self.vinr.ctx(), params)
+            .await
     }
 
     /// Lists endpoints.
-    pub async fn list(&self, params: ListParams<WebhookEndpointId>) -> Result<List<WebhookEndpoint>> {
-        self.vinr.api.list_webhook_endpoints(self.vinr.ctx(), params).await
+    pub async fn list(
+        &self,
+        params: ListParams<WebhookEndpointId>,
+    ) -> Result<List<WebhookEndpoint>> {
+        self.vinr
+            .api
+            .list_webhook_endpoints(self.vinr.ctx(), params)
+            .await
     }
 
     /// Deletes an endpoint.
     pub async fn delete(&self, id: &WebhookEndpointId) -> Result<Deleted<WebhookEndpointId>> {
-        self.vinr.api.delete_webhook_endpoint(self.vinr.ctx(), id).await
+        self.vinr
+            .api
+            .delete_webhook_endpoint(self.vinr.ctx(), id)
+            .await
     }
 
     /// Gives an endpoint a new secret; the old one keeps signing during the overlap.
-    pub async fn rotate_secret(&self, id: &WebhookEndpointId, params: RotateSecret) -> Result<WebhookEndpoint> {
-        self.vinr.api.rotate_webhook_secret(self.vinr.ctx(), id, params).await
+    pub async fn rotate_secret(
+        &self,
+        id: &WebhookEndpointId,
+        params: RotateSecret,
+    ) -> Result<WebhookEndpoint> {
+        self.vinr
+            .api
+            .rotate_webhook_secret(self.vinr.ctx(), id, params)
+            .await
     }
 }
 
@@ -531,18 +600,33 @@ impl TestHelpers<'_> {
             exp_year,
             cvc: None,
         };
-        self.vinr.api.attach_test_card(self.vinr.ctx(), customer, params).await
+        self.vinr
+            .api
+            .attach_test_card(self.vinr.ctx(), customer, params)
+            .await
     }
 
     /// Simulates the network auto-updater on a method.
-    pub async fn network_update(&self, id: &PaymentMethodId, params: NetworkUpdate) -> Result<PaymentMethod> {
-        self.vinr.api.network_update(self.vinr.ctx(), id, params).await
+    pub async fn network_update(
+        &self,
+        id: &PaymentMethodId,
+        params: NetworkUpdate,
+    ) -> Result<PaymentMethod> {
+        self.vinr
+            .api
+            .network_update(self.vinr.ctx(), id, params)
+            .await
     }
 
     /// Runs the expiry scan as if today were `as_of`; returns how many notices it emitted.
     pub async fn expiring_scan(&self, as_of: chrono::NaiveDate) -> Result<u64> {
         let params = ExpiringScan { as_of };
-        Ok(self.vinr.api.expiring_scan(self.vinr.ctx(), params).await?.emitted)
+        Ok(self
+            .vinr
+            .api
+            .expiring_scan(self.vinr.ctx(), params)
+            .await?
+            .emitted)
     }
 }
 
@@ -565,7 +649,11 @@ impl Hosted<'_> {
     }
 
     /// Answers the setup's 3-D Secure challenge.
-    pub async fn authenticate_setup(&self, id: &SetupId, outcome: ChallengeOutcome) -> Result<HostedOutcome> {
+    pub async fn authenticate_setup(
+        &self,
+        id: &SetupId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome> {
         self.vinr.api.authenticate_setup(id, outcome).await
     }
 
@@ -575,12 +663,20 @@ impl Hosted<'_> {
     }
 
     /// Types a card on the payment page and submits it.
-    pub async fn submit_payment_card(&self, id: &PaymentId, card: CardEntry) -> Result<HostedOutcome> {
+    pub async fn submit_payment_card(
+        &self,
+        id: &PaymentId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome> {
         self.vinr.api.submit_payment_card(id, card).await
     }
 
     /// Answers the payment's 3-D Secure challenge.
-    pub async fn authenticate_payment(&self, id: &PaymentId, outcome: ChallengeOutcome) -> Result<HostedOutcome> {
+    pub async fn authenticate_payment(
+        &self,
+        id: &PaymentId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome> {
         self.vinr.api.authenticate_payment(id, outcome).await
     }
 }

@@ -4,11 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde_json::json;
-use vinr::{CreateCustomer, CustomerId, Error, InvalidRequestCode, ListCustomers, UpdateCustomer, Vinr};
+use vinr::{
+    CreateCustomer, CustomerId, Error, InvalidRequestCode, ListCustomers, UpdateCustomer, Vinr,
+};
 
 use super::support::{
-    VISA, MASTERCARD, assert_invalid, assert_not_found, attach, create_ada, create_customer, event_kinds_about,
-    events, events_about, methods_of,
+    MASTERCARD, VISA, assert_invalid, assert_not_found, attach, create_ada, create_customer,
+    event_kinds_about, events, events_about, methods_of,
 };
 
 /// The seed's `customers.create`: Ada with email, name and `internalId` metadata.
@@ -17,7 +19,12 @@ pub async fn ada_is_created_with_her_email_name_and_metadata(vinr: &Vinr) {
     let id = ada.id.as_str();
     assert!(id.starts_with("cust_"), "{id}");
     assert_eq!(id.len(), "cust_".len() + 24, "{id}");
-    assert!(id["cust_".len()..].bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+    assert!(
+        id["cust_".len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric()),
+        "{id}"
+    );
     assert_eq!(ada.email.as_deref(), Some("ada@example.com"));
     assert_eq!(ada.name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(ada.metadata.get("internalId"), Some("user_8821"));
@@ -57,18 +64,38 @@ pub async fn customers_are_found_by_exact_email_ignoring_case(vinr: &Vinr) {
         assert_eq!(ids, vec![&ada.id], "searching {spelling}");
         assert!(!found.has_more);
     }
-    assert!(by("ada@example.co").await.data.is_empty(), "a prefix does not match");
-    assert!(by("da@example.com").await.data.is_empty(), "a suffix does not match");
-    let bobs: Vec<CustomerId> = by("BOB@example.com").await.data.into_iter().map(|c| c.id).collect();
+    assert!(
+        by("ada@example.co").await.data.is_empty(),
+        "a prefix does not match"
+    );
+    assert!(
+        by("da@example.com").await.data.is_empty(),
+        "a suffix does not match"
+    );
+    let bobs: Vec<CustomerId> = by("BOB@example.com")
+        .await
+        .data
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(bobs, vec![bob.id]);
-    let longers: Vec<CustomerId> = by("ada@example.com.au").await.data.into_iter().map(|c| c.id).collect();
+    let longers: Vec<CustomerId> = by("ada@example.com.au")
+        .await
+        .data
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(longers, vec![longer.id]);
 }
 
 /// `GET /v1/customers/{id}` gives back what was created.
 pub async fn a_customer_is_retrieved_by_id(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let again = vinr.customers().retrieve(&ada.id).await.expect("retrieving Ada");
+    let again = vinr
+        .customers()
+        .retrieve(&ada.id)
+        .await
+        .expect("retrieving Ada");
     assert_eq!(again, ada);
     let err = vinr
         .customers()
@@ -112,11 +139,21 @@ pub async fn updating_a_customer_merges_metadata_and_reports_previous_attributes
         .expect("updating Ada");
     assert_eq!(updated.id, ada.id);
     assert_eq!(updated.name.as_deref(), Some("Ada King"));
-    assert_eq!(updated.email.as_deref(), Some("ada@example.com"), "untouched fields stay");
+    assert_eq!(
+        updated.email.as_deref(),
+        Some("ada@example.com"),
+        "untouched fields stay"
+    );
     let metadata: BTreeMap<&str, &str> = updated.metadata.iter().collect();
-    assert_eq!(metadata, BTreeMap::from([("internalId", "user_8821"), ("plan", "pro")]));
+    assert_eq!(
+        metadata,
+        BTreeMap::from([("internalId", "user_8821"), ("plan", "pro")])
+    );
     assert_eq!(updated.version, 2);
-    assert_eq!(vinr.customers().retrieve(&ada.id).await.expect("retrieve"), updated);
+    assert_eq!(
+        vinr.customers().retrieve(&ada.id).await.expect("retrieve"),
+        updated
+    );
 
     let events = events_about(vinr, "customer.updated", ada.id.as_str()).await;
     assert_eq!(events.len(), 1, "one customer.updated");
@@ -130,7 +167,10 @@ pub async fn updating_a_customer_merges_metadata_and_reports_previous_attributes
         previous.get("metadata"),
         Some(&json!({"internalId": "user_8821", "tier": "gold"}))
     );
-    assert!(!previous.contains_key("email"), "unchanged fields are not listed: {previous:?}");
+    assert!(
+        !previous.contains_key("email"),
+        "unchanged fields are not listed: {previous:?}"
+    );
     assert_eq!(events[0].data.object.version(), 2);
 }
 
@@ -147,7 +187,10 @@ pub async fn an_invalid_email_is_refused_with_its_param(vinr: &Vinr) {
             .expect_err(bad);
         assert_invalid(&err, InvalidRequestCode::InvalidEmail, Some("email"));
     }
-    assert!(events(vinr, Some("customer.created")).await.is_empty(), "nothing was created");
+    assert!(
+        events(vinr, Some("customer.created")).await.is_empty(),
+        "nothing was created"
+    );
 
     let ada = create_ada(vinr).await;
     let err = vinr
@@ -162,7 +205,11 @@ pub async fn an_invalid_email_is_refused_with_its_param(vinr: &Vinr) {
         .await
         .expect_err("an invalid email on update");
     assert_invalid(&err, InvalidRequestCode::InvalidEmail, Some("email"));
-    assert_eq!(vinr.customers().retrieve(&ada.id).await.expect("retrieve"), ada, "nothing changed");
+    assert_eq!(
+        vinr.customers().retrieve(&ada.id).await.expect("retrieve"),
+        ada,
+        "nothing changed"
+    );
 }
 
 /// Metadata limits: 50 keys, keys of 40 characters, values of 500; one more is
@@ -176,7 +223,11 @@ pub async fn metadata_over_its_limits_is_refused(vinr: &Vinr) {
             })
             .await
     };
-    let keys = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_owned())).collect::<BTreeMap<_, _>>();
+    let keys = |n: usize| {
+        (0..n)
+            .map(|i| (format!("k{i}"), "v".to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
 
     create(keys(50)).await.expect("50 keys are allowed");
     create(BTreeMap::from([("k".repeat(40), "v".into())]))
@@ -188,8 +239,14 @@ pub async fn metadata_over_its_limits_is_refused(vinr: &Vinr) {
 
     for (what, metadata) in [
         ("51 keys", keys(51)),
-        ("a 41-character key", BTreeMap::from([("k".repeat(41), "v".into())])),
-        ("a 501-character value", BTreeMap::from([("k".into(), "v".repeat(501))])),
+        (
+            "a 41-character key",
+            BTreeMap::from([("k".repeat(41), "v".into())]),
+        ),
+        (
+            "a 501-character value",
+            BTreeMap::from([("k".into(), "v".repeat(501))]),
+        ),
     ] {
         let err = create(metadata).await.expect_err(what);
         assert!(
@@ -236,14 +293,26 @@ pub async fn deleting_a_customer_detaches_every_method_then_announces_it(vinr: &
     let mastercard = attach(vinr, &ada.id, MASTERCARD).await;
     assert_eq!(methods_of(vinr, &ada.id).await.len(), 2);
 
-    let deleted = vinr.customers().delete(&ada.id).await.expect("deleting Ada");
+    let deleted = vinr
+        .customers()
+        .delete(&ada.id)
+        .await
+        .expect("deleting Ada");
     assert_eq!(deleted.id, ada.id);
     assert_eq!(deleted.object, "customer");
     assert!(deleted.deleted);
 
-    let err = vinr.customers().retrieve(&ada.id).await.expect_err("a deleted customer");
+    let err = vinr
+        .customers()
+        .retrieve(&ada.id)
+        .await
+        .expect_err("a deleted customer");
     assert_not_found(&err, None);
-    let again = vinr.customers().delete(&ada.id).await.expect_err("deleting twice");
+    let again = vinr
+        .customers()
+        .delete(&ada.id)
+        .await
+        .expect_err("deleting twice");
     assert!(matches!(again, Error::NotFound { .. }), "{again:?}");
     let found = vinr
         .customers()
@@ -275,7 +344,10 @@ pub async fn deleting_a_customer_detaches_every_method_then_announces_it(vinr: &
     };
     let deleted_at = at("customer.deleted", ada.id.as_str());
     for pm in [&visa.id, &mastercard.id] {
-        assert!(at("payment_method.detached", pm.as_str()) < deleted_at, "{log:?}");
+        assert!(
+            at("payment_method.detached", pm.as_str()) < deleted_at,
+            "{log:?}"
+        );
         let detached = events_about(vinr, "payment_method.detached", pm.as_str()).await;
         match &detached[0].data.object {
             vinr::EventObject::PaymentMethod(m) => assert_eq!(m.customer_id, None),
@@ -335,7 +407,11 @@ pub async fn twenty_five_customers_come_in_pages_of_ten_newest_first(vinr: &Vinr
     assert_eq!(more, vec![true, true, false]);
     assert_eq!(seen, created, "every customer once, newest first");
 
-    let default = vinr.customers().list(ListCustomers::default()).await.expect("default page");
+    let default = vinr
+        .customers()
+        .list(ListCustomers::default())
+        .await
+        .expect("default page");
     assert_eq!(default.data.len(), 10, "the default limit is 10");
     assert!(default.has_more);
 }

@@ -2,7 +2,9 @@
 
 use vinr::{EventObject, InvalidRequestCode, ListEvents, UpdateCustomer, Vinr};
 
-use super::support::{VISA, assert_invalid, attach, create_ada, create_customer, events, events_about};
+use super::support::{
+    VISA, assert_invalid, attach, create_ada, create_customer, events, events_about,
+};
 
 /// `type=customer.created` lists only those, newest first.
 pub async fn events_are_filtered_by_type(vinr: &Vinr) {
@@ -29,15 +31,27 @@ pub async fn events_are_filtered_by_type(vinr: &Vinr) {
         .await
         .expect("filtered list");
     assert!(!created.has_more);
-    assert!(created.data.iter().all(|e| e.kind.as_str() == "customer.created"));
+    assert!(
+        created
+            .data
+            .iter()
+            .all(|e| e.kind.as_str() == "customer.created")
+    );
     let about: Vec<&str> = created.data.iter().map(|e| e.data.object.id()).collect();
-    assert_eq!(about, vec![bob.id.as_str(), ada.id.as_str()], "newest first");
+    assert_eq!(
+        about,
+        vec![bob.id.as_str(), ada.id.as_str()],
+        "newest first"
+    );
 
     let all = events(vinr, None).await;
     assert_eq!(all.len(), 4, "created ×2, attached, updated: {all:?}");
     let attached = events(vinr, Some("payment_method.attached")).await;
     assert_eq!(attached.len(), 1);
-    assert!(matches!(attached[0].data.object, EventObject::PaymentMethod(_)));
+    assert!(matches!(
+        attached[0].data.object,
+        EventObject::PaymentMethod(_)
+    ));
 
     let err = vinr
         .events()
@@ -99,8 +113,18 @@ pub async fn event_snapshots_carry_increasing_versions(vinr: &Vinr) {
             other => panic!("customer.updated about {other:?}"),
         })
         .collect();
-    assert_eq!(names, vec![Some("Ada King".into()), Some("Augusta Ada King".into())]);
-    assert_eq!(vinr.customers().retrieve(&ada.id).await.expect("retrieve").version, 3);
+    assert_eq!(
+        names,
+        vec![Some("Ada King".into()), Some("Augusta Ada King".into())]
+    );
+    assert_eq!(
+        vinr.customers()
+            .retrieve(&ada.id)
+            .await
+            .expect("retrieve")
+            .version,
+        3
+    );
 
     // An update that changes nothing is no new version and no event.
     vinr.customers()
@@ -113,7 +137,12 @@ pub async fn event_snapshots_carry_increasing_versions(vinr: &Vinr) {
         )
         .await
         .expect("a no-op update");
-    assert_eq!(events_about(vinr, "customer.updated", ada.id.as_str()).await.len(), 2);
+    assert_eq!(
+        events_about(vinr, "customer.updated", ada.id.as_str())
+            .await
+            .len(),
+        2
+    );
 }
 
 /// `GET /v1/events/{id}` gives back the listed event.
@@ -122,7 +151,10 @@ pub async fn an_event_is_retrieved_by_id(vinr: &Vinr) {
     let created = events_about(vinr, "customer.created", ada.id.as_str()).await;
     let event = &created[0];
     assert!(event.id.as_str().starts_with("evt_"), "{}", event.id);
-    assert_eq!(vinr.events().retrieve(&event.id).await.expect("retrieve"), *event);
+    assert_eq!(
+        vinr.events().retrieve(&event.id).await.expect("retrieve"),
+        *event
+    );
     assert_eq!(event.created, ada.created);
     let json = serde_json::to_value(event).expect("json");
     assert_eq!(json["object"], "event");
@@ -131,6 +163,10 @@ pub async fn an_event_is_retrieved_by_id(vinr: &Vinr) {
     assert_eq!(json["data"]["object"]["id"], ada.id.as_str());
 
     let missing: vinr::EventId = "evt_000000000000000000000000".parse().expect("an id");
-    let err = vinr.events().retrieve(&missing).await.expect_err("an unknown event");
+    let err = vinr
+        .events()
+        .retrieve(&missing)
+        .await
+        .expect_err("an unknown event");
     assert!(matches!(err, vinr::Error::NotFound { .. }), "{err:?}");
 }

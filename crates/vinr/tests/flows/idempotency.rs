@@ -3,8 +3,8 @@
 use vinr::{CreateCustomer, CreatePayment, Error, InvalidRequestCode, PaymentStatus, Vinr};
 
 use super::support::{
-    DECLINED, VISA, approved_charges, assert_charged, attach, create_ada, events, events_about, off_session,
-    payments_of,
+    DECLINED, RETURN_URL, VISA, approved_charges, assert_charged, attach, create_ada, events,
+    events_about, off_session, payments_of, unknown_customer,
 };
 
 /// The seed's `order-4471`, sent twice: one payment, one charge, one `payment.succeeded`.
@@ -28,7 +28,12 @@ pub async fn a_retried_payment_with_the_same_key_charges_once(vinr: &Vinr) {
     assert_eq!(first.status, PaymentStatus::Succeeded);
     assert_charged(vinr, before, 1);
     assert_eq!(payments_of(vinr, &ada.id).await.len(), 1);
-    assert_eq!(events_about(vinr, "payment.succeeded", first.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment.succeeded", first.id.as_str())
+            .await
+            .len(),
+        1
+    );
 
     // Without a key, the same body is a new payment.
     let third = vinr
@@ -98,7 +103,12 @@ pub async fn a_declined_payment_replays_its_decline(vinr: &Vinr) {
         panic!("expected a card error naming the payment, got {first:?}");
     };
     assert_eq!(payments_of(vinr, &ada.id).await.len(), 1);
-    assert_eq!(events_about(vinr, "payment.failed", payment_id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment.failed", payment_id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert_charged(vinr, before, 0);
 }
 
@@ -183,6 +193,14 @@ pub async fn a_refused_request_does_not_use_up_its_key(vinr: &Vinr) {
         ),
         "{err:?}"
     );
+    // A 404 is not stored either.
+    let err = vinr
+        .idempotent("order-4474")
+        .payments()
+        .create(off_session(&unknown_customer(), None, 2500))
+        .await
+        .expect_err("an unknown customer");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let paid = vinr
         .idempotent("order-4474")
         .payments()
@@ -193,4 +211,94 @@ pub async fn a_refused_request_does_not_use_up_its_key(vinr: &Vinr) {
         .await
         .expect("the corrected payment under the same key");
     assert_eq!(paid.status, PaymentStatus::Succeeded);
+}
+
+/// An on-session payment (no card yet) created under a key replays as the same open payment.
+pub async fn an_open_payment_created_under_a_key_replays(vinr: &Vinr) {
+    let ada = create_ada(vinr).await;
+    let on_session = |customer: &vinr::CustomerId, save: bool| CreatePayment {
+        amount: 2500,
+        currency: "EUR".into(),
+        customer_id: Some(customer.clone()),
+        save_payment_method: save,
+        return_url: Some("https://yoursite.com/checkout/done".into()),
+        ..Default::default()
+    };
+    let a = vinr
+        .idempotent("checkout-4471")
+        .payments()
+        .create(on_session(&ada.id, true))
+        .await
+        .expect("first");
+    let b = vinr
+        .idempotent("checkout-4471")
+        .payments()
+        .create(on_session(&ada.id, true))
+        .await
+        .expect("retry");
+    assert_eq!(a, b);
+    assert_eq!(payments_of(vinr, &ada.id).await.len(), 1);
+}
+
+/// A setup created twice under one key is one setup.
+pub async fn a_setup_created_twice_under_one_key_is_one_setup(vinr: &Vinr) {
+    let ada = create_ada(vinr).await;
+    let a = vinr
+        .idempotent("wallet-8821")
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("first");
+    let b = vinr
+        .idempotent("wallet-8821")
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("retry");
+    assert_eq!(a, b);
+    let err = vinr
+        .idempotent("wallet-8821")
+        .customers()
+        .setup_method(&ada.id, "https://yoursite.com/elsewhere")
+        .await
+        .expect_err("another return URL under the same key");
+    assert!(matches!(err, Error::IdempotencyKeyReused), "{err:?}");
+}
+
+/// An `Idempotency-Key` has 1 to 255 printable ASCII characters.
+pub async fn an_idempotency_key_must_be_1_to_255_printable_characters(vinr: &Vinr) {
+    for bad in [
+        String::new(),
+        "k".repeat(256),
+        "order\n4471".to_owned(),
+        "ordre-4471-é".to_owned(),
+    ] {
+        let err = vinr
+            .idempotent(bad.clone())
+            .customers()
+            .create(CreateCustomer::default())
+            .await
+            .expect_err("a malformed key");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidRequest {
+                    code: InvalidRequestCode::ParameterInvalid,
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
+    }
+    assert!(events(vinr, Some("customer.created")).await.is_empty());
+    vinr.idempotent("k".repeat(255))
+        .customers()
+        .create(CreateCustomer::default())
+        .await
+        .expect("255 characters");
+    vinr.idempotent("a key with spaces ~!")
+        .customers()
+        .create(CreateCustomer::default())
+        .await
+        .expect("printable ASCII");
 }

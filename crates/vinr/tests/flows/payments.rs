@@ -2,15 +2,16 @@
 //! every declining test card, the 3-D Secure branch, history and cancel.
 
 use vinr::{
-    CardErrorCode, ChallengeOutcome, CreatePayment, DeclineCode, Error, HostedOutcome, InvalidRequestCode,
-    LastErrorCode, ListPayments, PaymentStatus, UpdateCustomer, Vinr,
+    CardErrorCode, ChallengeOutcome, CreatePayment, DeclineCode, Error, HostedOutcome,
+    InvalidRequestCode, LastErrorCode, ListPayments, PaymentStatus, UpdateCustomer, Vinr,
 };
 
 use super::support::{
-    DECLINED, EXPIRED, INCORRECT_CVC, INSUFFICIENT_FUNDS, LOST, MASTERCARD, PROCESSING_ERROR, SETUP_ONLY, STOLEN,
-    THREE_DS_ALWAYS, THREE_DS_ALWAYS_2, THREE_DS_ONCE, THREE_DS_THEN_DECLINE, THREE_DS_THEN_FUNDS, VISA,
-    approved_charges, assert_charged, assert_invalid, assert_not_found, attach, create_ada, create_customer,
-    events_about, off_session, payments_of, save_card, unknown_customer,
+    DECLINED, EXPIRED, INCORRECT_CVC, INSUFFICIENT_FUNDS, LOST, MASTERCARD, PROCESSING_ERROR,
+    SETUP_ONLY, STOLEN, THREE_DS_ALWAYS, THREE_DS_ALWAYS_2, THREE_DS_ONCE, THREE_DS_THEN_DECLINE,
+    THREE_DS_THEN_FUNDS, VISA, approved_charges, assert_charged, assert_invalid, assert_not_found,
+    attach, create_ada, create_customer, events_about, off_session, payments_of, save_card,
+    unknown_customer,
 };
 
 /// The seed's charge: €25.00 on Ada's default method, buyer absent: `succeeded`,
@@ -36,12 +37,19 @@ pub async fn charging_the_default_method_off_session_succeeds_once(vinr: &Vinr) 
         .await
         .expect("charging Ada");
     let id = payment.id.as_str();
-    assert!(id.starts_with("pay_") && id.len() == "pay_".len() + 24, "{id}");
+    assert!(
+        id.starts_with("pay_") && id.len() == "pay_".len() + 24,
+        "{id}"
+    );
     assert_eq!(payment.status, PaymentStatus::Succeeded);
     assert_eq!(payment.amount, 2500);
     assert_eq!(payment.currency.code(), "EUR");
     assert_eq!(payment.customer_id.as_ref(), Some(&ada.id));
-    assert_eq!(payment.payment_method_id.as_ref(), Some(&pm), "the default method was charged");
+    assert_eq!(
+        payment.payment_method_id.as_ref(),
+        Some(&pm),
+        "the default method was charged"
+    );
     assert!(payment.off_session);
     assert_eq!(payment.description.as_deref(), Some("Order #4471"));
     assert_eq!(payment.last_error, None);
@@ -49,7 +57,13 @@ pub async fn charging_the_default_method_off_session_succeeds_once(vinr: &Vinr) 
     assert!(!payment.livemode);
     assert_charged(vinr, before, 1);
 
-    assert_eq!(vinr.payments().retrieve(&payment.id).await.expect("retrieve"), payment);
+    assert_eq!(
+        vinr.payments()
+            .retrieve(&payment.id)
+            .await
+            .expect("retrieve"),
+        payment
+    );
     let succeeded = events_about(vinr, "payment.succeeded", id).await;
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0].data.object.version(), payment.version);
@@ -86,7 +100,12 @@ pub async fn charging_an_explicit_method_off_session_succeeds(vinr: &Vinr) {
 pub async fn currencies_are_accepted_in_any_case_and_any_exponent(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let pm = attach(vinr, &ada.id, VISA).await.id;
-    for (currency, amount, want) in [("eur", 2500, "EUR"), ("JPY", 500, "JPY"), ("bhd", 1250, "BHD"), ("Usd", 1, "USD")] {
+    for (currency, amount, want) in [
+        ("eur", 2500, "EUR"),
+        ("JPY", 500, "JPY"),
+        ("bhd", 1250, "BHD"),
+        ("Usd", 1, "USD"),
+    ] {
         let payment = vinr
             .payments()
             .create(CreatePayment {
@@ -116,7 +135,10 @@ pub async fn amounts_outside_1_to_99_999_999_are_refused(vinr: &Vinr) {
             .expect_err("an amount out of range");
         assert_invalid(&err, InvalidRequestCode::AmountInvalid, Some("amount"));
     }
-    assert!(payments_of(vinr, &ada.id).await.is_empty(), "nothing was created");
+    assert!(
+        payments_of(vinr, &ada.id).await.is_empty(),
+        "nothing was created"
+    );
     let top = vinr
         .payments()
         .create(off_session(&ada.id, Some(&pm), 99_999_999))
@@ -157,7 +179,11 @@ pub async fn a_method_without_its_customer_is_refused(vinr: &Vinr) {
         })
         .await
         .expect_err("a method without a customer");
-    assert_invalid(&err, InvalidRequestCode::ParameterMissing, Some("customerId"));
+    assert_invalid(
+        &err,
+        InvalidRequestCode::ParameterMissing,
+        Some("customerId"),
+    );
     assert_charged(vinr, before, 0);
 }
 
@@ -165,14 +191,21 @@ pub async fn a_method_without_its_customer_is_refused(vinr: &Vinr) {
 pub async fn a_detached_method_cannot_be_charged(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let pm = save_card(vinr, &ada.id, VISA).await;
-    vinr.customers().detach_method(&ada.id, &pm).await.expect("detach");
+    vinr.customers()
+        .detach_method(&ada.id, &pm)
+        .await
+        .expect("detach");
     let before = approved_charges(vinr);
     let err = vinr
         .payments()
         .create(off_session(&ada.id, Some(&pm), 2500))
         .await
         .expect_err("a detached method");
-    assert_invalid(&err, InvalidRequestCode::PaymentMethodDetached, Some("paymentMethodId"));
+    assert_invalid(
+        &err,
+        InvalidRequestCode::PaymentMethodDetached,
+        Some("paymentMethodId"),
+    );
     assert_charged(vinr, before, 0);
     assert!(payments_of(vinr, &ada.id).await.is_empty());
 
@@ -183,7 +216,11 @@ pub async fn a_detached_method_cannot_be_charged(vinr: &Vinr) {
         .create(off_session(&bob.id, Some(&pm), 2500))
         .await
         .expect_err("a detached method for Bob");
-    assert_invalid(&err, InvalidRequestCode::PaymentMethodDetached, Some("paymentMethodId"));
+    assert_invalid(
+        &err,
+        InvalidRequestCode::PaymentMethodDetached,
+        Some("paymentMethodId"),
+    );
 }
 
 /// Bob's method cannot be charged for Ada: `payment_method_customer_mismatch`.
@@ -234,7 +271,10 @@ pub async fn off_session_without_any_method_creates_nothing(vinr: &Vinr) {
         .await
         .expect_err("nothing to charge");
     assert_invalid(&err, InvalidRequestCode::PaymentMethodRequired, None);
-    assert!(payments_of(vinr, &ada.id).await.is_empty(), "no payment was created");
+    assert!(
+        payments_of(vinr, &ada.id).await.is_empty(),
+        "no payment was created"
+    );
 
     // A saved method that is not the default does not count.
     attach(vinr, &ada.id, VISA).await;
@@ -262,13 +302,33 @@ pub async fn off_session_without_any_method_creates_nothing(vinr: &Vinr) {
 pub async fn every_declining_test_card_fails_the_payment_with_its_reason(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let table = [
-        (DECLINED, CardErrorCode::CardDeclined, Some(DeclineCode::GenericDecline)),
-        (INSUFFICIENT_FUNDS, CardErrorCode::CardDeclined, Some(DeclineCode::InsufficientFunds)),
-        (LOST, CardErrorCode::CardDeclined, Some(DeclineCode::LostCard)),
-        (STOLEN, CardErrorCode::CardDeclined, Some(DeclineCode::StolenCard)),
+        (
+            DECLINED,
+            CardErrorCode::CardDeclined,
+            Some(DeclineCode::GenericDecline),
+        ),
+        (
+            INSUFFICIENT_FUNDS,
+            CardErrorCode::CardDeclined,
+            Some(DeclineCode::InsufficientFunds),
+        ),
+        (
+            LOST,
+            CardErrorCode::CardDeclined,
+            Some(DeclineCode::LostCard),
+        ),
+        (
+            STOLEN,
+            CardErrorCode::CardDeclined,
+            Some(DeclineCode::StolenCard),
+        ),
         (EXPIRED, CardErrorCode::ExpiredCard, None),
         (PROCESSING_ERROR, CardErrorCode::ProcessingError, None),
-        (SETUP_ONLY, CardErrorCode::CardDeclined, Some(DeclineCode::GenericDecline)),
+        (
+            SETUP_ONLY,
+            CardErrorCode::CardDeclined,
+            Some(DeclineCode::GenericDecline),
+        ),
     ];
     let before = approved_charges(vinr);
     for (number, want_code, want_decline) in table {
@@ -287,20 +347,46 @@ pub async fn every_declining_test_card_fails_the_payment_with_its_reason(vinr: &
         else {
             panic!("{number}: expected a card error naming the payment, got {err:?}");
         };
-        assert_eq!((*code, *decline_code), (want_code, want_decline), "{number}");
-        assert_eq!(err.is_retryable(), want_code == CardErrorCode::ProcessingError, "{number}");
+        assert_eq!(
+            (*code, *decline_code),
+            (want_code, want_decline),
+            "{number}"
+        );
+        assert_eq!(
+            err.is_retryable(),
+            want_code == CardErrorCode::ProcessingError,
+            "{number}"
+        );
 
-        let payment = vinr.payments().retrieve(payment_id).await.expect("the failed payment");
+        let payment = vinr
+            .payments()
+            .retrieve(payment_id)
+            .await
+            .expect("the failed payment");
         assert_eq!(payment.status, PaymentStatus::Failed, "{number}");
         assert_eq!(payment.payment_method_id.as_ref(), Some(&pm));
         let last = payment.last_error.expect("lastError");
         assert_eq!(last.code, LastErrorCode::from(want_code), "{number}");
         assert_eq!(last.decline_code, want_decline, "{number}");
-        assert_eq!(events_about(vinr, "payment.failed", payment_id.as_str()).await.len(), 1, "{number}");
-        assert!(events_about(vinr, "payment.succeeded", payment_id.as_str()).await.is_empty());
+        assert_eq!(
+            events_about(vinr, "payment.failed", payment_id.as_str())
+                .await
+                .len(),
+            1,
+            "{number}"
+        );
+        assert!(
+            events_about(vinr, "payment.succeeded", payment_id.as_str())
+                .await
+                .is_empty()
+        );
     }
     assert_charged(vinr, before, 0);
-    assert_eq!(payments_of(vinr, &ada.id).await.len(), table.len(), "every failed payment exists");
+    assert_eq!(
+        payments_of(vinr, &ada.id).await.len(),
+        table.len(),
+        "every failed payment exists"
+    );
 }
 
 /// 4000 0000 0000 0127 fails its CVC check with the buyer present, but off-session there is no
@@ -332,7 +418,13 @@ pub async fn a_3220_card_needs_action_off_session_and_succeeds_after_the_challen
         .expect("requires_action is not an error");
     assert_eq!(payment.status, PaymentStatus::RequiresAction);
     let action = payment.next_action.clone().expect("nextAction");
-    assert!(action.url.ends_with(&format!("/hosted/authenticate/{}", payment.id)), "{}", action.url);
+    assert!(
+        action
+            .url
+            .ends_with(&format!("/hosted/authenticate/{}", payment.id)),
+        "{}",
+        action.url
+    );
     assert_eq!(
         serde_json::to_value(&action).expect("json")["type"],
         "redirect"
@@ -341,9 +433,18 @@ pub async fn a_3220_card_needs_action_off_session_and_succeeds_after_the_challen
         payment.last_error.as_ref().map(|e| e.code),
         Some(LastErrorCode::AuthenticationRequired)
     );
-    assert_eq!(events_about(vinr, "payment.requires_action", payment.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment.requires_action", payment.id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert_charged(vinr, before, 0);
-    let page = vinr.hosted().payment_page(&payment.id).await.expect("the challenge page");
+    let page = vinr
+        .hosted()
+        .payment_page(&payment.id)
+        .await
+        .expect("the challenge page");
     assert_eq!(page.stage, vinr::HostedStage::Authenticate);
     assert_eq!(page.amount.as_deref(), Some("25.00 EUR"));
 
@@ -352,14 +453,29 @@ pub async fn a_3220_card_needs_action_off_session_and_succeeds_after_the_challen
         .authenticate_payment(&payment.id, ChallengeOutcome::Complete)
         .await
         .expect("complete");
-    assert!(!matches!(outcome, HostedOutcome::Retry { .. } | HostedOutcome::Challenge { .. }), "{outcome:?}");
-    let done = vinr.payments().retrieve(&payment.id).await.expect("retrieve");
+    assert!(
+        !matches!(
+            outcome,
+            HostedOutcome::Retry { .. } | HostedOutcome::Challenge { .. }
+        ),
+        "{outcome:?}"
+    );
+    let done = vinr
+        .payments()
+        .retrieve(&payment.id)
+        .await
+        .expect("retrieve");
     assert_eq!(done.status, PaymentStatus::Succeeded);
     assert_eq!(done.last_error, None);
     assert_eq!(done.next_action, None);
     assert_eq!(done.amount, 2500, "the amount never changes");
     assert_charged(vinr, before, 1);
-    assert_eq!(events_about(vinr, "payment.succeeded", payment.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment.succeeded", payment.id.as_str())
+            .await
+            .len(),
+        1
+    );
 
     let err = vinr
         .hosted()
@@ -385,11 +501,23 @@ pub async fn a_failed_off_session_challenge_fails_the_payment(vinr: &Vinr) {
         .authenticate_payment(&payment.id, ChallengeOutcome::Fail)
         .await
         .expect("fail");
-    let failed = vinr.payments().retrieve(&payment.id).await.expect("retrieve");
+    let failed = vinr
+        .payments()
+        .retrieve(&payment.id)
+        .await
+        .expect("retrieve");
     assert_eq!(failed.status, PaymentStatus::Failed);
-    assert_eq!(failed.last_error.map(|e| e.code), Some(LastErrorCode::AuthenticationFailed));
+    assert_eq!(
+        failed.last_error.map(|e| e.code),
+        Some(LastErrorCode::AuthenticationFailed)
+    );
     assert_eq!(failed.next_action, None);
-    assert_eq!(events_about(vinr, "payment.failed", payment.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment.failed", payment.id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert_charged(vinr, before, 0);
 }
 
@@ -452,11 +580,24 @@ pub async fn a_card_declined_after_its_off_session_challenge_fails_the_payment(v
             .authenticate_payment(&payment.id, ChallengeOutcome::Complete)
             .await
             .expect("complete");
-        let failed = vinr.payments().retrieve(&payment.id).await.expect("retrieve");
+        let failed = vinr
+            .payments()
+            .retrieve(&payment.id)
+            .await
+            .expect("retrieve");
         assert_eq!(failed.status, PaymentStatus::Failed, "{number}");
         let last = failed.last_error.expect("lastError");
-        assert_eq!((last.code, last.decline_code), (LastErrorCode::CardDeclined, Some(decline)), "{number}");
-        assert_eq!(events_about(vinr, "payment.failed", payment.id.as_str()).await.len(), 1);
+        assert_eq!(
+            (last.code, last.decline_code),
+            (LastErrorCode::CardDeclined, Some(decline)),
+            "{number}"
+        );
+        assert_eq!(
+            events_about(vinr, "payment.failed", payment.id.as_str())
+                .await
+                .len(),
+            1
+        );
     }
     assert_charged(vinr, before, 0);
 }
@@ -488,7 +629,10 @@ pub async fn a_customers_payment_history_lists_their_payments_newest_first(vinr:
     let Err(Error::Card {
         payment_id: Some(failed),
         ..
-    }) = vinr.payments().create(off_session(&ada.id, Some(&declined), 200)).await
+    }) = vinr
+        .payments()
+        .create(off_session(&ada.id, Some(&declined), 200))
+        .await
     else {
         panic!("0002 is declined");
     };
@@ -502,8 +646,15 @@ pub async fn a_customers_payment_history_lists_their_payments_newest_first(vinr:
         .await
         .expect("Bob's");
 
-    let history: Vec<_> = payments_of(vinr, &ada.id).await.into_iter().map(|p| p.id).collect();
-    assert_eq!(history, vec![third.id.clone(), failed.clone(), first.id.clone()]);
+    let history: Vec<_> = payments_of(vinr, &ada.id)
+        .await
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        history,
+        vec![third.id.clone(), failed.clone(), first.id.clone()]
+    );
 
     let succeeded: Vec<_> = vinr
         .payments()
@@ -551,10 +702,23 @@ pub async fn only_an_open_payment_can_be_canceled(vinr: &Vinr) {
     assert_eq!(open.status, PaymentStatus::RequiresPaymentMethod);
     let canceled = vinr.payments().cancel(&open.id).await.expect("cancel");
     assert_eq!(canceled.status, PaymentStatus::Canceled);
-    assert_eq!(events_about(vinr, "payment.canceled", open.id.as_str()).await.len(), 1);
-    let err = vinr.hosted().payment_page(&open.id).await.expect_err("a canceled page");
+    assert_eq!(
+        events_about(vinr, "payment.canceled", open.id.as_str())
+            .await
+            .len(),
+        1
+    );
+    let err = vinr
+        .hosted()
+        .payment_page(&open.id)
+        .await
+        .expect_err("a canceled page");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
-    let err = vinr.payments().cancel(&open.id).await.expect_err("cancel twice");
+    let err = vinr
+        .payments()
+        .cancel(&open.id)
+        .await
+        .expect_err("cancel twice");
     assert_invalid(&err, InvalidRequestCode::PaymentUnexpectedState, None);
 
     let pm = attach(vinr, &ada.id, VISA).await.id;
@@ -563,7 +727,11 @@ pub async fn only_an_open_payment_can_be_canceled(vinr: &Vinr) {
         .create(off_session(&ada.id, Some(&pm), 2500))
         .await
         .expect("charge");
-    let err = vinr.payments().cancel(&paid.id).await.expect_err("cancel a succeeded payment");
+    let err = vinr
+        .payments()
+        .cancel(&paid.id)
+        .await
+        .expect_err("cancel a succeeded payment");
     assert!(
         matches!(
             err,
@@ -575,10 +743,18 @@ pub async fn only_an_open_payment_can_be_canceled(vinr: &Vinr) {
         "{err:?}"
     );
     assert_eq!(
-        vinr.payments().retrieve(&paid.id).await.expect("retrieve").status,
+        vinr.payments()
+            .retrieve(&paid.id)
+            .await
+            .expect("retrieve")
+            .status,
         PaymentStatus::Succeeded
     );
-    assert!(events_about(vinr, "payment.canceled", paid.id.as_str()).await.is_empty());
+    assert!(
+        events_about(vinr, "payment.canceled", paid.id.as_str())
+            .await
+            .is_empty()
+    );
 
     // A payment waiting for its challenge can be canceled as well.
     let three_ds = attach(vinr, &ada.id, THREE_DS_ALWAYS).await.id;
@@ -587,7 +763,53 @@ pub async fn only_an_open_payment_can_be_canceled(vinr: &Vinr) {
         .create(off_session(&ada.id, Some(&three_ds), 2500))
         .await
         .expect("requires_action");
-    let canceled = vinr.payments().cancel(&waiting.id).await.expect("cancel requires_action");
+    let canceled = vinr
+        .payments()
+        .cancel(&waiting.id)
+        .await
+        .expect("cancel requires_action");
     assert_eq!(canceled.status, PaymentStatus::Canceled);
     assert_eq!(canceled.next_action, None);
+}
+
+/// A payment's metadata has the customer's limits; its description is checked too.
+pub async fn payment_metadata_is_validated(vinr: &Vinr) {
+    let ada = create_ada(vinr).await;
+    let pm = attach(vinr, &ada.id, VISA).await.id;
+    let keys: std::collections::BTreeMap<String, String> =
+        (0..51).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+    let err = vinr
+        .payments()
+        .create(CreatePayment {
+            metadata: Some(keys),
+            ..off_session(&ada.id, Some(&pm), 2500)
+        })
+        .await
+        .expect_err("51 metadata keys");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidRequest {
+                code: InvalidRequestCode::InvalidMetadata,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let paid = vinr
+        .payments()
+        .create(CreatePayment {
+            metadata: Some(std::collections::BTreeMap::from([(
+                "orderId".into(),
+                "4471".into(),
+            )])),
+            ..off_session(&ada.id, Some(&pm), 2500)
+        })
+        .await
+        .expect("with metadata");
+    assert_eq!(paid.metadata.get("orderId"), Some("4471"));
+    assert!(
+        payments_of(vinr, &ada.id).await.len() == 1,
+        "the refused one was not created"
+    );
 }

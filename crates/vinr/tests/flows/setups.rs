@@ -1,35 +1,61 @@
 //! Saving a card through a setup and the hosted page (api.md §3), with every test card.
 
 use vinr::{
-    Brand, CardEntry, ChallengeOutcome, DeclineCode, Error, HostedOutcome, HostedStage, InvalidRequestCode,
-    LastErrorCode, SetupStatus, Vinr,
+    Brand, CardEntry, ChallengeOutcome, DeclineCode, Error, HostedOutcome, HostedStage,
+    InvalidRequestCode, LastErrorCode, SetupStatus, Vinr,
 };
 
 use super::support::{
-    AMEX, DECLINED, EXPIRED, INCORRECT_CVC, INSUFFICIENT_FUNDS, LOST, MASTERCARD, PROCESSING_ERROR, RETURN_URL,
-    SETUP_ONLY, STOLEN, THREE_DS_ALWAYS, THREE_DS_ALWAYS_2, THREE_DS_ONCE, THREE_DS_OPTIONAL, THREE_DS_THEN_DECLINE,
-    THREE_DS_THEN_FUNDS, VISA, assert_invalid, assert_redirect, card, create_ada, events, events_about, methods_of,
+    AMEX, DECLINED, EXPIRED, INCORRECT_CVC, INSUFFICIENT_FUNDS, LOST, MASTERCARD, PROCESSING_ERROR,
+    RETURN_URL, SETUP_ONLY, STOLEN, THREE_DS_ALWAYS, THREE_DS_ALWAYS_2, THREE_DS_ONCE,
+    THREE_DS_OPTIONAL, THREE_DS_THEN_DECLINE, THREE_DS_THEN_FUNDS, VISA, assert_invalid,
+    assert_redirect, card, create_ada, events, events_about, methods_of,
 };
 
 /// The seed's `setupMethod`: a setup waiting for a card on `checkoutUrl`, open for 24 hours.
 pub async fn a_setup_waits_for_a_card_on_its_checkout_page(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let id = setup.id.as_str();
-    assert!(id.starts_with("seti_") && id.len() == "seti_".len() + 24, "{id}");
+    assert!(
+        id.starts_with("seti_") && id.len() == "seti_".len() + 24,
+        "{id}"
+    );
     assert_eq!(setup.customer_id, ada.id);
     assert_eq!(setup.status, SetupStatus::RequiresPaymentMethod);
-    assert!(setup.checkout_url.ends_with(&format!("/hosted/setup/{id}")), "{}", setup.checkout_url);
-    assert!(setup.checkout_url.starts_with("http"), "{}", setup.checkout_url);
+    assert!(
+        setup.checkout_url.ends_with(&format!("/hosted/setup/{id}")),
+        "{}",
+        setup.checkout_url
+    );
+    assert!(
+        setup.checkout_url.starts_with("http"),
+        "{}",
+        setup.checkout_url
+    );
     assert_eq!(setup.return_url, RETURN_URL);
     assert_eq!(setup.payment_method_id, None);
     assert_eq!(setup.last_error, None);
-    assert_eq!(setup.expires_at - setup.created, chrono::Duration::hours(24));
+    assert_eq!(
+        setup.expires_at - setup.created,
+        chrono::Duration::hours(24)
+    );
     assert_eq!(setup.version, 1);
     assert!(!setup.livemode);
-    assert_eq!(vinr.setups().retrieve(&setup.id).await.expect("retrieve"), setup);
+    assert_eq!(
+        vinr.setups().retrieve(&setup.id).await.expect("retrieve"),
+        setup
+    );
 
-    let page = vinr.hosted().setup_page(&setup.id).await.expect("the setup page");
+    let page = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect("the setup page");
     assert_eq!(page.stage, HostedStage::CollectCard);
     assert_eq!(page.amount, None);
     assert!(!page.livemode);
@@ -38,8 +64,18 @@ pub async fn a_setup_waits_for_a_card_on_its_checkout_page(vinr: &Vinr) {
 /// `returnUrl` must be an absolute http(s) URL.
 pub async fn a_setup_refuses_a_return_url_that_is_not_absolute_http(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    for bad in ["/relative", "ftp://x", "yoursite.com/wallet", "javascript:alert(1)", ""] {
-        let err = vinr.customers().setup_method(&ada.id, bad).await.expect_err(bad);
+    for bad in [
+        "/relative",
+        "ftp://x",
+        "yoursite.com/wallet",
+        "javascript:alert(1)",
+        "",
+    ] {
+        let err = vinr
+            .customers()
+            .setup_method(&ada.id, bad)
+            .await
+            .expect_err(bad);
         assert_invalid(&err, InvalidRequestCode::InvalidUrl, Some("returnUrl"));
     }
     let err = vinr
@@ -55,8 +91,16 @@ pub async fn a_setup_refuses_a_return_url_that_is_not_absolute_http(vinr: &Vinr)
 pub async fn saving_4242_redirects_to_the_return_url_and_attaches_the_card(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let return_url = "https://yoursite.com/wallet/saved?from=wallet";
-    let setup = vinr.customers().setup_method(&ada.id, return_url).await.expect("setup");
-    let outcome = vinr.hosted().submit_setup_card(&setup.id, card(VISA)).await.expect("submit");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, return_url)
+        .await
+        .expect("setup");
+    let outcome = vinr
+        .hosted()
+        .submit_setup_card(&setup.id, card(VISA))
+        .await
+        .expect("submit");
     assert_redirect(
         &outcome,
         return_url,
@@ -80,25 +124,51 @@ pub async fn saving_4242_redirects_to_the_return_url_and_attaches_the_card(vinr:
     assert_eq!((m.exp_month, m.exp_year), (12, 2034));
     assert_eq!(m.customer_id.as_ref(), Some(&ada.id));
     assert!(!m.livemode);
-    assert_eq!(vinr.customers().retrieve_method(&ada.id, &pm).await.expect("one method"), *m);
+    assert_eq!(
+        vinr.customers()
+            .retrieve_method(&ada.id, &pm)
+            .await
+            .expect("one method"),
+        *m
+    );
 
-    assert_eq!(events_about(vinr, "payment_method.attached", pm.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment_method.attached", pm.as_str())
+            .await
+            .len(),
+        1
+    );
     let succeeded = events_about(vinr, "setup.succeeded", setup.id.as_str()).await;
     assert_eq!(succeeded.len(), 1);
     match &succeeded[0].data.object {
         vinr::EventObject::Setup(s) => assert_eq!(s.payment_method_id.as_ref(), Some(&pm)),
         other => panic!("setup.succeeded about {other:?}"),
     }
-    assert!(events_about(vinr, "setup.failed", setup.id.as_str()).await.is_empty());
+    assert!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .is_empty()
+    );
 }
 
 /// A declined card: the form again, the setup still open with `lastError`, `setup.failed`,
 /// nothing saved; then 4242 on the same setup saves.
 pub async fn a_declined_card_keeps_the_setup_open_and_a_good_card_then_saves(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-    let outcome = vinr.hosted().submit_setup_card(&setup.id, card(DECLINED)).await.expect("submit");
-    assert!(matches!(outcome, HostedOutcome::Retry { .. }), "{outcome:?}");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
+    let outcome = vinr
+        .hosted()
+        .submit_setup_card(&setup.id, card(DECLINED))
+        .await
+        .expect("submit");
+    assert!(
+        matches!(outcome, HostedOutcome::Retry { .. }),
+        "{outcome:?}"
+    );
 
     let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(open.status, SetupStatus::RequiresPaymentMethod);
@@ -106,15 +176,40 @@ pub async fn a_declined_card_keeps_the_setup_open_and_a_good_card_then_saves(vin
     let last = open.last_error.clone().expect("lastError after a decline");
     assert_eq!(last.code, LastErrorCode::CardDeclined);
     assert_eq!(last.decline_code, Some(DeclineCode::GenericDecline));
-    assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1);
-    assert!(methods_of(vinr, &ada.id).await.is_empty(), "nothing attached");
-    assert!(events(vinr, Some("payment_method.attached")).await.is_empty(), "no payment_method.attached");
-    let page = vinr.hosted().setup_page(&setup.id).await.expect("the page again");
+    assert_eq!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        methods_of(vinr, &ada.id).await.is_empty(),
+        "nothing attached"
+    );
+    assert!(
+        events(vinr, Some("payment_method.attached"))
+            .await
+            .is_empty(),
+        "no payment_method.attached"
+    );
+    let page = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect("the page again");
     assert_eq!(page.stage, HostedStage::CollectCard);
     assert!(page.last_error.is_some(), "the reason is shown");
 
-    let outcome = vinr.hosted().submit_setup_card(&setup.id, card(VISA)).await.expect("submit");
-    assert_redirect(&outcome, RETURN_URL, &[("setup", setup.id.as_str()), ("status", "succeeded")]);
+    let outcome = vinr
+        .hosted()
+        .submit_setup_card(&setup.id, card(VISA))
+        .await
+        .expect("submit");
+    assert_redirect(
+        &outcome,
+        RETURN_URL,
+        &[("setup", setup.id.as_str()), ("status", "succeeded")],
+    );
     let done = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(done.status, SetupStatus::Succeeded);
     assert_eq!(done.last_error, None, "a success clears lastError");
@@ -124,17 +219,32 @@ pub async fn a_declined_card_keeps_the_setup_open_and_a_good_card_then_saves(vin
 /// A number failing Luhn is a failed attempt: `incorrect_number`, `setup.failed`.
 pub async fn a_number_failing_luhn_is_an_incorrect_number_attempt(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let outcome = vinr
         .hosted()
         .submit_setup_card(&setup.id, card("4242 4242 4242 4241"))
         .await
         .expect("submit");
-    assert!(matches!(outcome, HostedOutcome::Retry { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, HostedOutcome::Retry { .. }),
+        "{outcome:?}"
+    );
     let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(open.status, SetupStatus::RequiresPaymentMethod);
-    assert_eq!(open.last_error.map(|e| e.code), Some(LastErrorCode::IncorrectNumber));
-    assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        open.last_error.map(|e| e.code),
+        Some(LastErrorCode::IncorrectNumber)
+    );
+    assert_eq!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
 
@@ -142,32 +252,62 @@ pub async fn a_number_failing_luhn_is_an_incorrect_number_attempt(vinr: &Vinr) {
 /// the form again, and the setup does not change at all.
 pub async fn a_luhn_valid_card_outside_the_test_table_changes_nothing(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let outcome = vinr
         .hosted()
         .submit_setup_card(&setup.id, card("4111 1111 1111 1111"))
         .await
         .expect("submit");
-    assert!(matches!(outcome, HostedOutcome::Retry { .. }), "{outcome:?}");
-    assert_eq!(vinr.setups().retrieve(&setup.id).await.expect("retrieve"), setup, "no state change");
-    assert!(events_about(vinr, "setup.failed", setup.id.as_str()).await.is_empty());
+    assert!(
+        matches!(outcome, HostedOutcome::Retry { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        vinr.setups().retrieve(&setup.id).await.expect("retrieve"),
+        setup,
+        "no state change"
+    );
+    assert!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .is_empty()
+    );
     assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
 
 /// A past expiry typed on the page is `expired_card`.
 pub async fn a_past_expiry_is_an_expired_card_attempt(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let outcome = vinr
         .hosted()
         .submit_setup_card(&setup.id, CardEntry::new(VISA, "01/20", "987"))
         .await
         .expect("submit");
-    assert!(matches!(outcome, HostedOutcome::Retry { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, HostedOutcome::Retry { .. }),
+        "{outcome:?}"
+    );
     let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(open.status, SetupStatus::RequiresPaymentMethod);
-    assert_eq!(open.last_error.map(|e| e.code), Some(LastErrorCode::ExpiredCard));
-    assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        open.last_error.map(|e| e.code),
+        Some(LastErrorCode::ExpiredCard)
+    );
+    assert_eq!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
 
@@ -175,25 +315,61 @@ pub async fn a_past_expiry_is_an_expired_card_attempt(vinr: &Vinr) {
 pub async fn every_refusing_test_card_is_refused_on_the_setup_page_with_its_reason(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let table = [
-        (DECLINED, LastErrorCode::CardDeclined, Some(DeclineCode::GenericDecline)),
-        (INSUFFICIENT_FUNDS, LastErrorCode::CardDeclined, Some(DeclineCode::InsufficientFunds)),
-        (LOST, LastErrorCode::CardDeclined, Some(DeclineCode::LostCard)),
-        (STOLEN, LastErrorCode::CardDeclined, Some(DeclineCode::StolenCard)),
+        (
+            DECLINED,
+            LastErrorCode::CardDeclined,
+            Some(DeclineCode::GenericDecline),
+        ),
+        (
+            INSUFFICIENT_FUNDS,
+            LastErrorCode::CardDeclined,
+            Some(DeclineCode::InsufficientFunds),
+        ),
+        (
+            LOST,
+            LastErrorCode::CardDeclined,
+            Some(DeclineCode::LostCard),
+        ),
+        (
+            STOLEN,
+            LastErrorCode::CardDeclined,
+            Some(DeclineCode::StolenCard),
+        ),
         (EXPIRED, LastErrorCode::ExpiredCard, None),
         (INCORRECT_CVC, LastErrorCode::IncorrectCvc, None),
         (PROCESSING_ERROR, LastErrorCode::ProcessingError, None),
     ];
     for (number, code, decline) in table {
-        let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-        let outcome = vinr.hosted().submit_setup_card(&setup.id, card(number)).await.expect("submit");
-        assert!(matches!(outcome, HostedOutcome::Retry { .. }), "{number}: {outcome:?}");
+        let setup = vinr
+            .customers()
+            .setup_method(&ada.id, RETURN_URL)
+            .await
+            .expect("setup");
+        let outcome = vinr
+            .hosted()
+            .submit_setup_card(&setup.id, card(number))
+            .await
+            .expect("submit");
+        assert!(
+            matches!(outcome, HostedOutcome::Retry { .. }),
+            "{number}: {outcome:?}"
+        );
         let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
         assert_eq!(open.status, SetupStatus::RequiresPaymentMethod, "{number}");
         let last = open.last_error.expect("lastError");
         assert_eq!((last.code, last.decline_code), (code, decline), "{number}");
-        assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1, "{number}");
+        assert_eq!(
+            events_about(vinr, "setup.failed", setup.id.as_str())
+                .await
+                .len(),
+            1,
+            "{number}"
+        );
     }
-    assert!(methods_of(vinr, &ada.id).await.is_empty(), "no refused card was saved");
+    assert!(
+        methods_of(vinr, &ada.id).await.is_empty(),
+        "no refused card was saved"
+    );
 }
 
 /// Every test card a setup accepts without a challenge is saved with its brand and last four.
@@ -207,9 +383,21 @@ pub async fn every_succeeding_test_card_is_saved_with_its_brand(vinr: &Vinr) {
         (THREE_DS_OPTIONAL, Brand::Visa, "3055"),
     ];
     for (number, brand, last4) in table {
-        let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-        let outcome = vinr.hosted().submit_setup_card(&setup.id, card(number)).await.expect("submit");
-        assert_redirect(&outcome, RETURN_URL, &[("setup", setup.id.as_str()), ("status", "succeeded")]);
+        let setup = vinr
+            .customers()
+            .setup_method(&ada.id, RETURN_URL)
+            .await
+            .expect("setup");
+        let outcome = vinr
+            .hosted()
+            .submit_setup_card(&setup.id, card(number))
+            .await
+            .expect("submit");
+        assert_redirect(
+            &outcome,
+            RETURN_URL,
+            &[("setup", setup.id.as_str()), ("status", "succeeded")],
+        );
         let pm = vinr
             .setups()
             .retrieve(&setup.id)
@@ -217,7 +405,11 @@ pub async fn every_succeeding_test_card_is_saved_with_its_brand(vinr: &Vinr) {
             .expect("retrieve")
             .payment_method_id
             .expect("saved");
-        let m = vinr.customers().retrieve_method(&ada.id, &pm).await.expect("the method");
+        let m = vinr
+            .customers()
+            .retrieve_method(&ada.id, &pm)
+            .await
+            .expect("the method");
         assert_eq!((m.brand, m.last4.as_str()), (brand, last4), "{number}");
     }
     assert_eq!(methods_of(vinr, &ada.id).await.len(), table.len());
@@ -227,7 +419,11 @@ pub async fn every_succeeding_test_card_is_saved_with_its_brand(vinr: &Vinr) {
 /// and completing it saves the card and returns the buyer with `status=succeeded`.
 pub async fn a_3ds_card_is_saved_through_a_completed_challenge(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let outcome = vinr
         .hosted()
         .submit_setup_card(&setup.id, card(THREE_DS_ALWAYS))
@@ -236,11 +432,21 @@ pub async fn a_3ds_card_is_saved_through_a_completed_challenge(vinr: &Vinr) {
     let HostedOutcome::Challenge { url } = &outcome else {
         panic!("expected a challenge, got {outcome:?}");
     };
-    assert!(url.ends_with(&format!("/hosted/authenticate/{}", setup.id)), "{url}");
+    assert!(
+        url.ends_with(&format!("/hosted/authenticate/{}", setup.id)),
+        "{url}"
+    );
     let waiting = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(waiting.status, SetupStatus::RequiresAction);
-    assert!(methods_of(vinr, &ada.id).await.is_empty(), "nothing saved before the challenge");
-    let page = vinr.hosted().setup_page(&setup.id).await.expect("the challenge page");
+    assert!(
+        methods_of(vinr, &ada.id).await.is_empty(),
+        "nothing saved before the challenge"
+    );
+    let page = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect("the challenge page");
     assert_eq!(page.stage, HostedStage::Authenticate);
 
     let outcome = vinr
@@ -248,28 +454,52 @@ pub async fn a_3ds_card_is_saved_through_a_completed_challenge(vinr: &Vinr) {
         .authenticate_setup(&setup.id, ChallengeOutcome::Complete)
         .await
         .expect("complete");
-    assert_redirect(&outcome, RETURN_URL, &[("setup", setup.id.as_str()), ("status", "succeeded")]);
+    assert_redirect(
+        &outcome,
+        RETURN_URL,
+        &[("setup", setup.id.as_str()), ("status", "succeeded")],
+    );
     let done = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(done.status, SetupStatus::Succeeded);
     let pm = done.payment_method_id.expect("saved");
     let methods = methods_of(vinr, &ada.id).await;
     assert_eq!(methods.len(), 1);
-    assert_eq!((methods[0].id.clone(), methods[0].last4.as_str()), (pm.clone(), "3220"));
-    assert_eq!(events_about(vinr, "payment_method.attached", pm.as_str()).await.len(), 1);
-    assert_eq!(events_about(vinr, "setup.succeeded", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        (methods[0].id.clone(), methods[0].last4.as_str()),
+        (pm.clone(), "3220")
+    );
+    assert_eq!(
+        events_about(vinr, "payment_method.attached", pm.as_str())
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        events_about(vinr, "setup.succeeded", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
 }
 
 /// A failed challenge: back to the checkout page, the setup open again with
 /// `authentication_failed`, `setup.failed`, nothing saved.
 pub async fn a_failed_challenge_sends_the_buyer_back_to_the_card_form(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let outcome = vinr
         .hosted()
         .submit_setup_card(&setup.id, card(THREE_DS_ALWAYS))
         .await
         .expect("submit");
-    assert!(matches!(outcome, HostedOutcome::Challenge { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, HostedOutcome::Challenge { .. }),
+        "{outcome:?}"
+    );
     let outcome = vinr
         .hosted()
         .authenticate_setup(&setup.id, ChallengeOutcome::Fail)
@@ -283,15 +513,35 @@ pub async fn a_failed_challenge_sends_the_buyer_back_to_the_card_form(vinr: &Vin
     );
     let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
     assert_eq!(open.status, SetupStatus::RequiresPaymentMethod);
-    assert_eq!(open.last_error.map(|e| e.code), Some(LastErrorCode::AuthenticationFailed));
-    assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        open.last_error.map(|e| e.code),
+        Some(LastErrorCode::AuthenticationFailed)
+    );
+    assert_eq!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
     assert!(methods_of(vinr, &ada.id).await.is_empty());
-    let page = vinr.hosted().setup_page(&setup.id).await.expect("the card form again");
+    let page = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect("the card form again");
     assert_eq!(page.stage, HostedStage::CollectCard);
 
     // The buyer may try again on the same setup.
-    let outcome = vinr.hosted().submit_setup_card(&setup.id, card(VISA)).await.expect("submit");
-    assert_redirect(&outcome, RETURN_URL, &[("setup", setup.id.as_str()), ("status", "succeeded")]);
+    let outcome = vinr
+        .hosted()
+        .submit_setup_card(&setup.id, card(VISA))
+        .await
+        .expect("submit");
+    assert_redirect(
+        &outcome,
+        RETURN_URL,
+        &[("setup", setup.id.as_str()), ("status", "succeeded")],
+    );
 }
 
 /// 4000 0082 6000 3178: the challenge, then declined `insufficient_funds`; the setup is open
@@ -302,9 +552,20 @@ pub async fn a_card_declined_after_its_challenge_leaves_the_setup_open(vinr: &Vi
         (THREE_DS_THEN_FUNDS, DeclineCode::InsufficientFunds),
         (THREE_DS_THEN_DECLINE, DeclineCode::GenericDecline),
     ] {
-        let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-        let outcome = vinr.hosted().submit_setup_card(&setup.id, card(number)).await.expect("submit");
-        assert!(matches!(outcome, HostedOutcome::Challenge { .. }), "{number}: {outcome:?}");
+        let setup = vinr
+            .customers()
+            .setup_method(&ada.id, RETURN_URL)
+            .await
+            .expect("setup");
+        let outcome = vinr
+            .hosted()
+            .submit_setup_card(&setup.id, card(number))
+            .await
+            .expect("submit");
+        assert!(
+            matches!(outcome, HostedOutcome::Challenge { .. }),
+            "{number}: {outcome:?}"
+        );
         let outcome = vinr
             .hosted()
             .authenticate_setup(&setup.id, ChallengeOutcome::Complete)
@@ -319,8 +580,18 @@ pub async fn a_card_declined_after_its_challenge_leaves_the_setup_open(vinr: &Vi
         let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
         assert_eq!(open.status, SetupStatus::RequiresPaymentMethod, "{number}");
         let last = open.last_error.expect("lastError");
-        assert_eq!((last.code, last.decline_code), (LastErrorCode::CardDeclined, Some(decline)), "{number}");
-        assert_eq!(events_about(vinr, "setup.failed", setup.id.as_str()).await.len(), 1, "{number}");
+        assert_eq!(
+            (last.code, last.decline_code),
+            (LastErrorCode::CardDeclined, Some(decline)),
+            "{number}"
+        );
+        assert_eq!(
+            events_about(vinr, "setup.failed", setup.id.as_str())
+                .await
+                .len(),
+            1,
+            "{number}"
+        );
     }
     assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
@@ -336,14 +607,30 @@ pub async fn every_3ds_test_card_asks_for_a_challenge_on_the_setup_page(vinr: &V
         (THREE_DS_THEN_FUNDS, false),
         (THREE_DS_THEN_DECLINE, false),
     ] {
-        let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-        let outcome = vinr.hosted().submit_setup_card(&setup.id, card(number)).await.expect("submit");
-        assert!(matches!(outcome, HostedOutcome::Challenge { .. }), "{number}: {outcome:?}");
+        let setup = vinr
+            .customers()
+            .setup_method(&ada.id, RETURN_URL)
+            .await
+            .expect("setup");
+        let outcome = vinr
+            .hosted()
+            .submit_setup_card(&setup.id, card(number))
+            .await
+            .expect("submit");
+        assert!(
+            matches!(outcome, HostedOutcome::Challenge { .. }),
+            "{number}: {outcome:?}"
+        );
         vinr.hosted()
             .authenticate_setup(&setup.id, ChallengeOutcome::Complete)
             .await
             .expect("complete");
-        let status = vinr.setups().retrieve(&setup.id).await.expect("retrieve").status;
+        let status = vinr
+            .setups()
+            .retrieve(&setup.id)
+            .await
+            .expect("retrieve")
+            .status;
         let want = if saved {
             SetupStatus::Succeeded
         } else {
@@ -357,10 +644,21 @@ pub async fn every_3ds_test_card_asks_for_a_challenge_on_the_setup_page(vinr: &V
 /// A used setup's page answers 410 Gone, to views, cards and challenges alike.
 pub async fn a_used_setup_page_is_gone(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
-    vinr.hosted().submit_setup_card(&setup.id, card(VISA)).await.expect("submit");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
+    vinr.hosted()
+        .submit_setup_card(&setup.id, card(VISA))
+        .await
+        .expect("submit");
 
-    let err = vinr.hosted().setup_page(&setup.id).await.expect_err("a used page");
+    let err = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect_err("a used page");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
     let err = vinr
         .hosted()
@@ -374,19 +672,39 @@ pub async fn a_used_setup_page_is_gone(vinr: &Vinr) {
         .await
         .expect_err("a challenge on a used page");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
-    assert_eq!(methods_of(vinr, &ada.id).await.len(), 1, "the second card was not saved");
+    assert_eq!(
+        methods_of(vinr, &ada.id).await.len(),
+        1,
+        "the second card was not saved"
+    );
 }
 
 /// `cancel`: `canceled`, `setup.canceled`, the page is gone, and a second cancel is refused.
 pub async fn a_canceled_setup_is_gone_and_cannot_be_canceled_twice(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     let canceled = vinr.setups().cancel(&setup.id).await.expect("cancel");
     assert_eq!(canceled.status, SetupStatus::Canceled);
-    assert_eq!(vinr.setups().retrieve(&setup.id).await.expect("retrieve"), canceled);
-    assert_eq!(events_about(vinr, "setup.canceled", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        vinr.setups().retrieve(&setup.id).await.expect("retrieve"),
+        canceled
+    );
+    assert_eq!(
+        events_about(vinr, "setup.canceled", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
 
-    let err = vinr.hosted().setup_page(&setup.id).await.expect_err("a canceled page");
+    let err = vinr
+        .hosted()
+        .setup_page(&setup.id)
+        .await
+        .expect_err("a canceled page");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
     let err = vinr
         .hosted()
@@ -395,17 +713,34 @@ pub async fn a_canceled_setup_is_gone_and_cannot_be_canceled_twice(vinr: &Vinr) 
         .expect_err("a card on a canceled page");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
 
-    let err = vinr.setups().cancel(&setup.id).await.expect_err("cancel twice");
+    let err = vinr
+        .setups()
+        .cancel(&setup.id)
+        .await
+        .expect_err("cancel twice");
     assert!(matches!(err, Error::InvalidRequest { .. }), "{err:?}");
-    assert_eq!(events_about(vinr, "setup.canceled", setup.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "setup.canceled", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
 
     // A setup waiting for its challenge can be canceled too.
-    let setup = vinr.customers().setup_method(&ada.id, RETURN_URL).await.expect("setup");
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
     vinr.hosted()
         .submit_setup_card(&setup.id, card(THREE_DS_ALWAYS))
         .await
         .expect("submit");
-    let canceled = vinr.setups().cancel(&setup.id).await.expect("cancel in requires_action");
+    let canceled = vinr
+        .setups()
+        .cancel(&setup.id)
+        .await
+        .expect("cancel in requires_action");
     assert_eq!(canceled.status, SetupStatus::Canceled);
     let err = vinr
         .hosted()
@@ -414,4 +749,28 @@ pub async fn a_canceled_setup_is_gone_and_cannot_be_canceled_twice(vinr: &Vinr) 
         .expect_err("a challenge after cancel");
     assert!(matches!(err, Error::Gone { .. }), "{err:?}");
     assert!(methods_of(vinr, &ada.id).await.is_empty());
+}
+
+/// A setup opened before its customer was deleted cannot attach a card to the deleted
+/// customer afterwards.
+pub async fn a_setup_of_a_deleted_customer_saves_nothing(vinr: &Vinr) {
+    let ada = create_ada(vinr).await;
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
+    vinr.customers().delete(&ada.id).await.expect("delete");
+    let outcome = vinr.hosted().submit_setup_card(&setup.id, card(VISA)).await;
+    let succeeded = matches!(outcome, Ok(HostedOutcome::Redirect { ref url }) if url.contains("status=succeeded"));
+    assert!(
+        !succeeded,
+        "a card was saved for a deleted customer: {outcome:?}"
+    );
+    assert!(
+        events(vinr, Some("payment_method.attached"))
+            .await
+            .is_empty(),
+        "payment_method.attached for a deleted customer"
+    );
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use vinr::{
     CardEntry, ChallengeOutcome, CreateCustomer, CreatePayment, Customer, CustomerId, Error, Event,
-    HostedOutcome, InvalidRequestCode, ListEvents, ListPayments, Payment, PaymentMethod, PaymentMethodId,
-    SetupStatus, Vinr,
+    HostedOutcome, InvalidRequestCode, ListEvents, ListPayments, Payment, PaymentMethod,
+    PaymentMethodId, SetupStatus, Vinr,
 };
 
 /// The seed page's return URL.
@@ -117,7 +117,12 @@ pub async fn save_card(vinr: &Vinr, customer: &CustomerId, number: &str) -> Paym
 }
 
 /// [`save_card`] with another expiry (`MM/YY`).
-pub async fn save_card_with_expiry(vinr: &Vinr, customer: &CustomerId, number: &str, expiry: &str) -> PaymentMethodId {
+pub async fn save_card_with_expiry(
+    vinr: &Vinr,
+    customer: &CustomerId,
+    number: &str,
+    expiry: &str,
+) -> PaymentMethodId {
     let setup = vinr
         .customers()
         .setup_method(customer, RETURN_URL)
@@ -134,9 +139,19 @@ pub async fn save_card_with_expiry(vinr: &Vinr, customer: &CustomerId, number: &
             .await
             .expect("completing the challenge");
     }
-    let setup = vinr.setups().retrieve(&setup.id).await.expect("reading the setup back");
-    assert_eq!(setup.status, SetupStatus::Succeeded, "saving {number}: {setup:?}");
-    setup.payment_method_id.expect("a succeeded setup names its method")
+    let setup = vinr
+        .setups()
+        .retrieve(&setup.id)
+        .await
+        .expect("reading the setup back");
+    assert_eq!(
+        setup.status,
+        SetupStatus::Succeeded,
+        "saving {number}: {setup:?}"
+    );
+    setup
+        .payment_method_id
+        .expect("a succeeded setup names its method")
 }
 
 /// Attaches `number` (December 2034) through the test helper: no authorization, no challenge.
@@ -148,7 +163,11 @@ pub async fn attach(vinr: &Vinr, customer: &CustomerId, number: &str) -> Payment
 }
 
 /// An off-session charge of `amount` euro cents.
-pub fn off_session(customer: &CustomerId, method: Option<&PaymentMethodId>, amount: i64) -> CreatePayment {
+pub fn off_session(
+    customer: &CustomerId,
+    method: Option<&PaymentMethodId>,
+    amount: i64,
+) -> CreatePayment {
     CreatePayment {
         amount,
         currency: "EUR".into(),
@@ -246,7 +265,9 @@ pub fn assert_charged(vinr: &Vinr, before: Option<u64>, n: u64) {
 
 /// A customer id that names no one.
 pub fn unknown_customer() -> CustomerId {
-    "cust_000000000000000000000000".parse().expect("a well-formed id")
+    "cust_000000000000000000000000"
+        .parse()
+        .expect("a well-formed id")
 }
 
 /// A URL split into its part before `?` and its query pairs.
@@ -270,7 +291,11 @@ pub fn assert_redirect(outcome: &HostedOutcome, return_url: &str, pairs: &[(&str
         panic!("expected a redirect to {return_url}, got {outcome:?}");
     };
     let (want_base, mut want_pairs) = split_url(return_url);
-    want_pairs.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    want_pairs.extend(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let (base, got_pairs) = split_url(url);
     assert_eq!(base, want_base, "redirect {url}");
     assert_eq!(got_pairs, want_pairs, "redirect {url}");
@@ -279,7 +304,9 @@ pub fn assert_redirect(outcome: &HostedOutcome, return_url: &str, pairs: &[(&str
 /// `err` is an invalid-request error with this code and parameter.
 pub fn assert_invalid(err: &Error, code: InvalidRequestCode, param: Option<&str>) {
     match err {
-        Error::InvalidRequest { code: c, param: p, .. } => {
+        Error::InvalidRequest {
+            code: c, param: p, ..
+        } => {
             assert_eq!(*c, code, "{err:?}");
             assert_eq!(p.as_deref(), param, "{err:?}");
         }

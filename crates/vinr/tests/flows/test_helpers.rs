@@ -35,11 +35,21 @@ pub async fn a_network_update_keeps_the_id_and_reports_the_old_expiry(vinr: &Vin
     assert_eq!(updated.last4, "4242");
     assert_eq!(updated.fingerprint, pm.fingerprint);
     assert_eq!(updated.version, pm.version + 1);
-    assert_eq!(vinr.customers().retrieve_method(&ada.id, &pm.id).await.expect("retrieve"), updated);
+    assert_eq!(
+        vinr.customers()
+            .retrieve_method(&ada.id, &pm.id)
+            .await
+            .expect("retrieve"),
+        updated
+    );
 
     let events = events_about(vinr, "payment_method.updated", pm.id.as_str()).await;
     assert_eq!(events.len(), 1);
-    let previous = events[0].data.previous_attributes.clone().expect("previousAttributes");
+    let previous = events[0]
+        .data
+        .previous_attributes
+        .clone()
+        .expect("previousAttributes");
     assert_eq!(previous.get("expMonth"), Some(&json!(12)));
     assert_eq!(previous.get("expYear"), Some(&json!(2034)));
     assert!(!previous.contains_key("last4"), "{previous:?}");
@@ -61,7 +71,11 @@ pub async fn a_network_update_keeps_the_id_and_reports_the_old_expiry(vinr: &Vin
     assert_eq!(reissued.last4, "1881");
     let events = events_about(vinr, "payment_method.updated", pm.id.as_str()).await;
     assert_eq!(events.len(), 2);
-    let previous = events[0].data.previous_attributes.clone().expect("previousAttributes");
+    let previous = events[0]
+        .data
+        .previous_attributes
+        .clone()
+        .expect("previousAttributes");
     assert_eq!(previous.get("last4"), Some(&json!("4242")));
 }
 
@@ -125,7 +139,12 @@ pub async fn the_attach_helper_refuses_invalid_and_expired_cards(vinr: &Vinr) {
     // Helper-attached decline cards do attach: the helper authorizes nothing.
     let declined = attach(vinr, &ada.id, "4000 0000 0000 0002").await;
     assert_eq!(declined.customer_id.as_ref(), Some(&ada.id));
-    assert_eq!(events_about(vinr, "payment_method.attached", declined.id.as_str()).await.len(), 1);
+    assert_eq!(
+        events_about(vinr, "payment_method.attached", declined.id.as_str())
+            .await
+            .len(),
+        1
+    );
 }
 
 /// The expiry scan: one `payment_method.expiring` when a card lapses within 30 days, never two
@@ -146,18 +165,48 @@ pub async fn the_expiry_scan_notifies_once_per_expiry(vinr: &Vinr) {
         .await
         .expect("attach");
     let notices = |id: vinr::PaymentMethodId| async move {
-        events_about(vinr, "payment_method.expiring", id.as_str()).await.len()
+        events_about(vinr, "payment_method.expiring", id.as_str())
+            .await
+            .len()
     };
 
     // 2031-03-01: February has just lapsed (0 days: no notice); March lapses in 31 days.
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2031, 3, 1)).await.expect("scan"), 0);
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2031, 3, 1))
+            .await
+            .expect("scan"),
+        0
+    );
     // 2031-03-02: March lapses in 30 days.
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2031, 3, 2)).await.expect("scan"), 1);
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2031, 3, 2))
+            .await
+            .expect("scan"),
+        1
+    );
     assert_eq!(notices(march.id.clone()).await, 1);
-    assert_eq!(notices(february.id.clone()).await, 0, "a lapsed card gets none");
+    assert_eq!(
+        notices(february.id.clone()).await,
+        0,
+        "a lapsed card gets none"
+    );
     // Again, and later in the window: nothing new.
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2031, 3, 2)).await.expect("scan"), 0);
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2031, 3, 31)).await.expect("scan"), 0);
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2031, 3, 2))
+            .await
+            .expect("scan"),
+        0
+    );
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2031, 3, 31))
+            .await
+            .expect("scan"),
+        0
+    );
     assert_eq!(notices(march.id.clone()).await, 1);
 
     let expiring = events_about(vinr, "payment_method.expiring", march.id.as_str()).await;
@@ -181,10 +230,28 @@ pub async fn the_expiry_scan_notifies_once_per_expiry(vinr: &Vinr) {
         )
         .await
         .expect("network update");
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2031, 3, 31)).await.expect("scan"), 0);
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2033, 3, 20)).await.expect("scan"), 1);
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2031, 3, 31))
+            .await
+            .expect("scan"),
+        0
+    );
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2033, 3, 20))
+            .await
+            .expect("scan"),
+        1
+    );
     assert_eq!(notices(march.id.clone()).await, 2);
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2033, 3, 21)).await.expect("scan"), 0);
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2033, 3, 21))
+            .await
+            .expect("scan"),
+        0
+    );
 
     // A detached card is not scanned.
     let detached = vinr
@@ -192,7 +259,16 @@ pub async fn the_expiry_scan_notifies_once_per_expiry(vinr: &Vinr) {
         .attach_card(&ada.id, "3782 822463 10005", 8, 2032)
         .await
         .expect("attach");
-    vinr.customers().detach_method(&ada.id, &detached.id).await.expect("detach");
-    assert_eq!(vinr.test_helpers().expiring_scan(date(2032, 8, 20)).await.expect("scan"), 0);
+    vinr.customers()
+        .detach_method(&ada.id, &detached.id)
+        .await
+        .expect("detach");
+    assert_eq!(
+        vinr.test_helpers()
+            .expiring_scan(date(2032, 8, 20))
+            .await
+            .expect("scan"),
+        0
+    );
     assert_eq!(notices(detached.id.clone()).await, 0);
 }

@@ -1,6 +1,9 @@
 //! Webhook endpoints (api.md §6): the secret shown once, rotation, deletion, validation.
 
-use vinr::{CreateWebhookEndpoint, Error, InvalidRequestCode, ListParams, RotateSecret, Vinr, WebhookEndpoint};
+use vinr::{
+    CreateWebhookEndpoint, Error, InvalidRequestCode, ListParams, RotateSecret, Vinr,
+    WebhookEndpoint,
+};
 
 use super::support::assert_invalid;
 
@@ -28,7 +31,10 @@ pub async fn a_webhook_endpoint_shows_its_secret_only_once(vinr: &Vinr) {
     let secret = ep.secret.clone().expect("the secret, shown at creation");
     assert!(secret.expose().starts_with("whsec_"), "a whsec_ secret");
     assert!(secret.expose().len() > "whsec_".len() + 20);
-    assert!(!format!("{ep:?}").contains(secret.expose()), "Debug redacts the secret");
+    assert!(
+        !format!("{ep:?}").contains(secret.expose()),
+        "Debug redacts the secret"
+    );
     let json = serde_json::to_value(&ep).expect("json");
     assert_eq!(json["status"], "enabled");
     assert_eq!(json["object"], "webhook_endpoint");
@@ -37,7 +43,11 @@ pub async fn a_webhook_endpoint_shows_its_secret_only_once(vinr: &Vinr) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id, ep.id);
     assert_eq!(list[0].secret, None, "the list never shows a secret");
-    assert!(!serde_json::to_string(&list).expect("json").contains(secret.expose()));
+    assert!(
+        !serde_json::to_string(&list)
+            .expect("json")
+            .contains(secret.expose())
+    );
 
     let only = vinr
         .webhook_endpoints()
@@ -49,7 +59,10 @@ pub async fn a_webhook_endpoint_shows_its_secret_only_once(vinr: &Vinr) {
         .expect("a local endpoint for two types (sandbox allows loopback)");
     let mut types = only.events.clone();
     types.sort();
-    assert_eq!(types, vec!["payment.failed".to_owned(), "payment.succeeded".to_owned()]);
+    assert_eq!(
+        types,
+        vec!["payment.failed".to_owned(), "payment.succeeded".to_owned()]
+    );
     assert_ne!(only.secret, ep.secret, "each endpoint has its own secret");
     assert_eq!(listed(vinr).await.len(), 2);
 }
@@ -100,12 +113,20 @@ pub async fn a_deleted_endpoint_leaves_the_list(vinr: &Vinr) {
         })
         .await
         .expect("create");
-    let deleted = vinr.webhook_endpoints().delete(&ep.id).await.expect("delete");
+    let deleted = vinr
+        .webhook_endpoints()
+        .delete(&ep.id)
+        .await
+        .expect("delete");
     assert_eq!(deleted.id, ep.id);
     assert!(deleted.deleted);
     assert_eq!(deleted.object, "webhook_endpoint");
     assert!(listed(vinr).await.is_empty());
-    let err = vinr.webhook_endpoints().delete(&ep.id).await.expect_err("delete twice");
+    let err = vinr
+        .webhook_endpoints()
+        .delete(&ep.id)
+        .await
+        .expect_err("delete twice");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let err = vinr
         .webhook_endpoints()
@@ -129,7 +150,11 @@ pub async fn an_endpoint_needs_a_valid_url_and_known_event_types(vinr: &Vinr) {
             .expect_err(bad);
         assert_invalid(&err, InvalidRequestCode::InvalidUrl, Some("url"));
     }
-    for events in [vec!["payment.exploded".to_owned()], vec![], vec!["payment.succeeded".into(), "nope".into()]] {
+    for events in [
+        vec!["payment.exploded".to_owned()],
+        vec![],
+        vec!["payment.succeeded".into(), "nope".into()],
+    ] {
         let err = vinr
             .webhook_endpoints()
             .create(CreateWebhookEndpoint {
