@@ -115,6 +115,9 @@ pub(crate) struct IdemKey {
     hash: String,
     /// The record this key replaces (one older than 24 h), or the one reserved in phase 1.
     existing: Option<IdempotencyRecord>,
+    /// Whether `existing` is this request's own phase-1 reservation (whose creation time the
+    /// outcome keeps), rather than an expired record of an earlier request.
+    own_reservation: bool,
 }
 
 /// Where an idempotent command starts.
@@ -206,6 +209,7 @@ impl Engine {
                 key: key.to_owned(),
                 hash: hash.clone(),
                 existing,
+                own_reservation: false,
             })))
         };
         let Some(record) = record else {
@@ -268,6 +272,20 @@ impl Engine {
     }
 }
 
+/// Adds the `Done` record of a successful idempotent command to its write set.
+pub(crate) fn record_done<T: Serialize>(
+    ws: &mut WriteSet,
+    idem: Option<&IdemKey>,
+    value: &T,
+    now: DateTime<Utc>,
+) {
+    if let Some(k) = idem {
+        let outcome = encode_outcome::<&T>(&Ok(value));
+        ws.idempotency
+            .push(idem_write(k, IdempotencyState::Done { outcome }, now));
+    }
+}
+
 /// What `create_payment` answers for a payment in this state.
 pub(crate) fn payment_result(
     record: &PaymentRecord,
@@ -309,9 +327,9 @@ pub(crate) fn idem_write(
             expected: old.version,
             value: IdempotencyRecord {
                 version: old.version + 1,
-                created: if matches!(old.state, IdempotencyState::InFlight { .. })
-                    && old.request_hash == key.hash
-                {
+                // The outcome of this request's own reservation keeps its creation time; a
+                // record of an earlier, expired request is replaced by a new one.
+                created: if key.own_reservation {
                     old.created
                 } else {
                     now
@@ -326,6 +344,7 @@ impl IdemKey {
     /// The key after its in-flight reservation was committed, ready for phase 2's update.
     pub(crate) fn reserved(mut self, reservation: &Write<IdempotencyRecord>) -> Self {
         self.existing = Some(reservation.value().clone());
+        self.own_reservation = true;
         self
     }
 }

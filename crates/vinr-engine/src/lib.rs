@@ -41,6 +41,7 @@ mod setups;
 mod webhooks;
 
 pub use crate::core::EngineError;
+pub use crate::payments::RecoveryReport;
 
 /// The driven ports the engine runs on.
 #[derive(Clone)]

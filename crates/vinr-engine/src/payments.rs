@@ -25,10 +25,19 @@ use vinr_ports::{Error, Mode, RequestContext};
 use crate::Engine;
 use crate::cards::{CardProblem, check_typed_card};
 use crate::core::{
-    Begin, EngineError, IdemKey, encode_outcome, idem_write, payment_result, retry,
+    Begin, EngineError, IdemKey, encode_outcome, idem_write, payment_result, record_done, retry,
     transition_error,
 };
 use crate::setups::gone;
+
+/// What a recovery sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Payments finished (their outcome committed).
+    pub finished: usize,
+    /// Payments still in `processing` (to be tried again by the next sweep).
+    pub still_stuck: usize,
+}
 
 /// A description has at most this many characters.
 const DESCRIPTION_MAX_CHARS: usize = 1000;
@@ -398,12 +407,21 @@ impl Engine {
         ctx: &RequestContext,
         id: &PaymentId,
     ) -> Result<Payment, EngineError> {
+        let idem = match self.begin(ctx, "cancel_payment", id).await? {
+            Begin::Replay(r) => return Ok(r?),
+            Begin::Fresh(k) => k,
+        };
         let record = self.load_payment(ctx.mode, id).await?;
         let record = self.expire_payment_if_due(record).await?;
-        Ok(self
-            .commit_payment(&record, PaymentInput::Cancel, WriteSet::default())
-            .await?
-            .payment)
+        let now = self.now();
+        let t = record
+            .apply(PaymentInput::Cancel, now)
+            .map_err(transition_error)?;
+        let mut ws = WriteSet::default();
+        self.push_transition(Some(&record), &t, now, &mut ws);
+        record_done(&mut ws, idem.as_ref(), &t.record.payment, now);
+        self.ports().store.commit(ws).await?;
+        Ok(t.record.payment)
     }
 
     async fn try_list_payments(
@@ -619,12 +637,13 @@ impl Engine {
     /// Finishes payments that a crash (or a lost network answer) left in `processing` for
     /// longer than `older_than`: asks the network for the attempt's answer (authorizing under
     /// the same attempt id if it never saw it, which cannot charge twice) and commits phase 2.
-    /// A retry of the original request then replays the outcome. Returns how many payments
-    /// were finished.
+    /// A retry of the original request then replays the outcome. A payment whose answer
+    /// cannot be had now (the network is still down) is left for the next sweep and does not
+    /// stop the others.
     pub async fn recover_stuck_payments(
         &self,
         older_than: chrono::Duration,
-    ) -> Result<usize, Error> {
+    ) -> Result<RecoveryReport, Error> {
         let before = self.now() - older_than;
         let stuck = self
             .ports()
@@ -632,19 +651,23 @@ impl Engine {
             .stuck_payments(before, 100)
             .await
             .map_err(EngineError::from)?;
-        let mut finished = 0;
+        let mut report = RecoveryReport::default();
         for record in stuck {
             let mode = if record.payment.livemode {
                 Mode::Live
             } else {
                 Mode::Test
             };
-            let done = self.recover_one(mode, &record).await?;
-            if done.payment.status != PaymentStatus::Processing {
-                finished += 1;
+            // One payment whose answer cannot be had now must not hold up the others: it
+            // stays `processing` and the next sweep tries again.
+            match self.recover_one(mode, &record).await {
+                Ok(done) if done.payment.status != PaymentStatus::Processing => {
+                    report.finished += 1
+                }
+                Ok(_) | Err(_) => report.still_stuck += 1,
             }
         }
-        Ok(finished)
+        Ok(report)
     }
 
     async fn recover_one(

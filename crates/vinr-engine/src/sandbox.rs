@@ -14,7 +14,9 @@ use vinr_ports::{Error, Mode, RequestContext};
 
 use crate::Engine;
 use crate::cards::check_helper_card;
-use crate::core::{Begin, EngineError, encode_outcome, idem_write, previous_attributes, retry};
+use crate::core::{
+    Begin, EngineError, encode_outcome, idem_write, previous_attributes, record_done, retry,
+};
 
 /// How many methods the expiry scan reads and commits at a time.
 const SCAN_PAGE: usize = 100;
@@ -87,6 +89,10 @@ impl Engine {
         params: &NetworkUpdate,
     ) -> Result<PaymentMethod, EngineError> {
         sandbox_only(ctx.mode)?;
+        let idem = match self.begin(ctx, "network_update", &(id, params)).await? {
+            Begin::Replay(r) => return Ok(r?),
+            Begin::Fresh(k) => k,
+        };
         let expiry = Expiry::new(params.exp_month, params.exp_year).map_err(|e| {
             let param = match e {
                 vinr_domain::card::ExpiryError::InvalidMonth => "expMonth",
@@ -119,11 +125,16 @@ impl Engine {
             )
             .into());
         }
+        let now = self.now();
         let Some(next) = method.refreshed(expiry, params.last4.as_deref(), false) else {
+            let mut ws = WriteSet::default();
+            record_done(&mut ws, idem.as_ref(), &method.method, now);
+            if !ws.is_empty() {
+                self.ports().store.commit(ws).await?;
+            }
             return Ok(method.method);
         };
-        let now = self.now();
-        let ws = WriteSet {
+        let mut ws = WriteSet {
             events: vec![self.event(
                 EventType::PaymentMethodUpdated,
                 EventObject::PaymentMethod(next.method.clone()),
@@ -137,6 +148,7 @@ impl Engine {
             }],
             ..WriteSet::default()
         };
+        record_done(&mut ws, idem.as_ref(), &next.method, now);
         self.ports().store.commit(ws).await?;
         Ok(next.method)
     }
@@ -188,6 +200,28 @@ impl Engine {
         Ok((emitted, next_cursor))
     }
 
+    async fn try_expiring_scan(
+        &self,
+        ctx: &RequestContext,
+        params: &ExpiringScan,
+    ) -> Result<ScanResult, EngineError> {
+        let idem = match self.begin(ctx, "expiring_scan", params).await? {
+            Begin::Replay(r) => return Ok(r?),
+            Begin::Fresh(k) => k,
+        };
+        let result = ScanResult {
+            emitted: self.run_expiry_scan(ctx.mode, params.as_of).await?,
+        };
+        // The scan commits page by page and is idempotent by itself (one notice per method
+        // and expiry); the key records its answer for replays.
+        let mut ws = WriteSet::default();
+        record_done(&mut ws, idem.as_ref(), &result, self.now());
+        if !ws.is_empty() {
+            self.ports().store.commit(ws).await?;
+        }
+        Ok(result)
+    }
+
     /// Runs the expiry scan for one mode as if today were `as_of`: emits
     /// `payment_method.expiring` once per method and expiry. Returns how many were emitted.
     pub async fn run_expiry_scan(
@@ -234,7 +268,6 @@ impl SandboxApi for Engine {
         params: ExpiringScan,
     ) -> Result<ScanResult, Error> {
         sandbox_only(ctx.mode)?;
-        let emitted = self.run_expiry_scan(ctx.mode, params.as_of).await?;
-        Ok(ScanResult { emitted })
+        retry!(self, self.try_expiring_scan(ctx, &params))
     }
 }

@@ -17,7 +17,9 @@ use vinr_ports::{Error, Mode, RequestContext};
 
 use crate::Engine;
 use crate::cards::{CardProblem, check_typed_card};
-use crate::core::{Begin, EngineError, encode_outcome, idem_write, retry, transition_error};
+use crate::core::{
+    Begin, EngineError, encode_outcome, idem_write, record_done, retry, transition_error,
+};
 
 /// Where a setup's page stands once expiry was applied.
 enum Open {
@@ -169,10 +171,20 @@ impl Engine {
         ctx: &RequestContext,
         id: &SetupId,
     ) -> Result<Setup, EngineError> {
+        let idem = match self.begin(ctx, "cancel_setup", id).await? {
+            Begin::Replay(r) => return Ok(r?),
+            Begin::Fresh(k) => k,
+        };
         let record = self.load_setup(ctx.mode, id).await?;
         let record = self.expire_setup_if_due(record).await?;
+        let now = self.now();
+        let canceled = record
+            .apply(SetupInput::Cancel, now)
+            .map_err(transition_error)?;
+        let mut ws = WriteSet::default();
+        record_done(&mut ws, idem.as_ref(), &canceled.record.setup, now);
         Ok(self
-            .commit_setup(&record, SetupInput::Cancel, WriteSet::default())
+            .commit_setup(&record, SetupInput::Cancel, ws)
             .await?
             .setup)
     }

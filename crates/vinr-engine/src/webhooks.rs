@@ -16,7 +16,7 @@ use vinr_ports::store::{IdempotencyState, PageRequest, Write, WriteSet};
 use vinr_ports::{Error, Mode, RequestContext};
 
 use crate::Engine;
-use crate::core::{Begin, EngineError, encode_outcome, idem_write, retry};
+use crate::core::{Begin, EngineError, encode_outcome, idem_write, record_done, retry};
 
 /// The overlap of a rotation when none is asked: 24 hours.
 const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
@@ -120,16 +120,25 @@ impl Engine {
             )
             .into());
         }
+        let idem = match self
+            .begin(ctx, "rotate_webhook_secret", &(id, params))
+            .await?
+        {
+            Begin::Replay(r) => return Ok(r?),
+            Begin::Fresh(k) => k,
+        };
         let record = self.load_endpoint(ctx.mode, id).await?;
-        let next = record.rotated(self.new_secret(), Duration::seconds(overlap), self.now());
+        let now = self.now();
+        let next = record.rotated(self.new_secret(), Duration::seconds(overlap), now);
         let shown = next.with_secret();
-        let ws = WriteSet {
+        let mut ws = WriteSet {
             endpoints: vec![Write::Update {
                 expected: record.version,
                 value: next,
             }],
             ..WriteSet::default()
         };
+        record_done(&mut ws, idem.as_ref(), &shown, now);
         self.ports().store.commit(ws).await?;
         Ok(shown)
     }

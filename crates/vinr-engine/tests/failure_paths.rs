@@ -22,16 +22,19 @@ use vinr_engine::EngineConfig;
 use vinr_ports::api::{CustomersApi, MethodsApi, PaymentsApi, SandboxApi};
 use vinr_ports::clock::MockClock;
 use vinr_ports::ids::MockIdGenerator;
-use vinr_ports::network::{AuthorizationKind, CardNetwork, MockCardNetwork, NetworkAnswer, NetworkError};
+use vinr_ports::network::{
+    AuthorizationKind, CardNetwork, MockCardNetwork, NetworkAnswer, NetworkError,
+};
 use vinr_ports::params::{CreateCustomer, ListParams, UpdateCustomer};
-use vinr_ports::store::{MockStore, Store, StoreError};
+use vinr_ports::store::{MockStore, PageRequest, Store, StoreError};
 use vinr_ports::vault::{CardVault, MockCardVault, VaultError};
 use vinr_ports::{Error, Mode};
+use vinr_store::memory::MemoryStore;
 use vinr_store::vault::AesVault;
 
 use common::{
-    Sandbox, THREE_DS_ALWAYS, VISA, customer, customer_with_card, ctx, is_internal, json, keyed, off_session, ready,
-    test_card,
+    Sandbox, THREE_DS_ALWAYS, VISA, ctx, customer, customer_with_card, is_internal, json, keyed,
+    off_session, ready, test_card,
 };
 
 /// What the network says when it is down; the address must never reach the caller.
@@ -42,8 +45,11 @@ fn unreachable() -> NetworkError {
 /// Asserts `e` is `Error::Internal` and that neither it nor its wire form mentions `secret`.
 fn assert_internal_without(e: &Error, secret: &str) {
     assert!(is_internal(e), "expected an internal error, got {e:?}");
-    assert!(!format!("{e} {e:?}").contains(secret), "{e:?} echoes {secret:?}");
-    let wire = serde_json::to_string(&e.to_body()).unwrap();
+    assert!(
+        !format!("{e} {e:?}").contains(secret),
+        "{e:?} echoes {secret:?}"
+    );
+    let wire = json(&e.to_body()).to_string();
     assert!(!wire.contains(secret), "{wire} echoes {secret:?}");
     assert_eq!(e.code(), "internal");
 }
@@ -61,7 +67,13 @@ async fn network_down_on_an_off_session_charge_leaves_it_processing_until_recove
         .expect_authorize()
         .times(1)
         .in_sequence(&mut seq)
-        .withf(|r| r.kind == AuthorizationKind::OffSession { authenticated: false } && r.cvc.is_none())
+        .withf(|r| {
+            r.kind
+                == AuthorizationKind::OffSession {
+                    authenticated: false,
+                }
+                && r.cvc.is_none()
+        })
         .returning(move |r| {
             log.lock().unwrap().push(r.attempt);
             Err(unreachable())
@@ -88,7 +100,11 @@ async fn network_down_on_an_off_session_charge_leaves_it_processing_until_recove
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let params = off_session(&cust, &pm, 2500);
 
-    let err = sb.engine.create_payment(&keyed("k"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_payment(&keyed("k"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "10.9.8.7");
 
     // Phase 1 committed: the payment exists, in `processing`, and nothing says how it ended.
@@ -106,7 +122,13 @@ async fn network_down_on_an_off_session_charge_leaves_it_processing_until_recove
     assert_eq!(again, Err(Error::IdempotencyKeyInUse));
 
     sb.clock.advance(Duration::seconds(1));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(1));
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
 
     let done = sb.engine.retrieve_payment(&ctx(), &id).await.unwrap();
     assert_eq!(done.status, PaymentStatus::Succeeded);
@@ -114,7 +136,10 @@ async fn network_down_on_an_off_session_charge_leaves_it_processing_until_recove
     assert_eq!(sb.count(EventType::PaymentFailed).await, 0);
     // Every call was about the one attempt of this payment.
     let attempt = AttemptId::new(id.as_str(), 1);
-    assert_eq!(*seen.lock().unwrap(), vec![attempt.clone(), attempt.clone(), attempt]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![attempt.clone(), attempt.clone(), attempt]
+    );
 
     // The retry now replays the finished payment, without asking the network again.
     let replayed = sb.engine.create_payment(&keyed("k"), params).await.unwrap();
@@ -132,7 +157,11 @@ async fn network_down_then_the_sweep_finishes_the_charge_once() {
     let params = off_session(&cust, &pm, 2500);
 
     sb.network.fail_next(1);
-    let err = sb.engine.create_payment(&keyed("k"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_payment(&keyed("k"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "injected");
     assert_eq!(sb.network.authorizations(), 0);
     let id = sb.payments().await[0].payment.id.clone();
@@ -143,19 +172,47 @@ async fn network_down_then_the_sweep_finishes_the_charge_once() {
 
     // Younger than five minutes: not touched.
     sb.clock.advance(Duration::seconds(30));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::minutes(5)).await, Ok(0));
-    assert_eq!(sb.payments().await[0].payment.status, PaymentStatus::Processing);
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::minutes(5))
+            .await
+            .map(|r| r.finished),
+        Ok(0)
+    );
+    assert_eq!(
+        sb.payments().await[0].payment.status,
+        PaymentStatus::Processing
+    );
     assert_eq!(sb.network.authorizations(), 0);
 
     sb.clock.advance(Duration::minutes(5));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::minutes(5)).await, Ok(1));
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::minutes(5))
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
     let done = sb.engine.retrieve_payment(&ctx(), &id).await.unwrap();
     assert_eq!(done.status, PaymentStatus::Succeeded);
     assert_eq!(sb.network.approved_charges(), 1);
     assert_eq!(sb.count(EventType::PaymentSucceeded).await, 1);
 
-    // A second sweep finds nothing; the retry replays.
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(0));
+    // A second sweep finds nothing; a different request under the key is refused; the same
+    // one replays.
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(0)
+    );
+    assert_eq!(
+        sb.engine
+            .create_payment(&keyed("k"), off_session(&cust, &pm, 2501))
+            .await,
+        Err(Error::IdempotencyKeyReused)
+    );
     let replayed = sb.engine.create_payment(&keyed("k"), params).await.unwrap();
     assert_eq!(json(&replayed), json(&done));
     assert_eq!(sb.network.approved_charges(), 1);
@@ -169,20 +226,45 @@ async fn a_sweep_while_the_network_is_still_down_leaves_the_payment_processing()
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     sb.network.fail_next(1);
     assert!(is_internal(
-        &sb.engine.create_payment(&ctx(), off_session(&cust, &pm, 700)).await.unwrap_err()
+        &sb.engine
+            .create_payment(&ctx(), off_session(&cust, &pm, 700))
+            .await
+            .unwrap_err()
     ));
     sb.clock.advance(Duration::seconds(1));
     let commits = sb.store.commit_count();
 
     sb.network.fail_next(1);
-    let err = sb.engine.recover_stuck_payments(Duration::zero()).await.unwrap_err();
-    assert_internal_without(&err, "injected");
+    let report = sb
+        .engine
+        .recover_stuck_payments(Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        vinr_engine::RecoveryReport {
+            finished: 0,
+            still_stuck: 1
+        }
+    );
     assert_eq!(sb.store.commit_count(), commits);
-    assert_eq!(sb.payments().await[0].payment.status, PaymentStatus::Processing);
+    assert_eq!(
+        sb.payments().await[0].payment.status,
+        PaymentStatus::Processing
+    );
     assert_eq!(sb.count(EventType::PaymentSucceeded).await, 0);
 
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(1));
-    assert_eq!(sb.payments().await[0].payment.status, PaymentStatus::Succeeded);
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
+    assert_eq!(
+        sb.payments().await[0].payment.status,
+        PaymentStatus::Succeeded
+    );
     assert_eq!(sb.network.approved_charges(), 1);
 }
 
@@ -195,7 +277,11 @@ async fn a_lost_network_answer_is_recovered_without_charging_twice() {
     let params = off_session(&cust, &pm, 2500);
 
     sb.network.fail_next_after_recording(1);
-    let err = sb.engine.create_payment(&keyed("lost"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_payment(&keyed("lost"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "injected");
     assert_eq!(sb.network.approved_charges(), 1, "the network did charge");
     let record = &sb.payments().await[0];
@@ -203,17 +289,74 @@ async fn a_lost_network_answer_is_recovered_without_charging_twice() {
     assert_eq!(sb.count(EventType::PaymentSucceeded).await, 0);
 
     sb.clock.advance(Duration::seconds(1));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(1));
-    let done = sb.engine.retrieve_payment(&ctx(), &record.payment.id).await.unwrap();
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
+    let done = sb
+        .engine
+        .retrieve_payment(&ctx(), &record.payment.id)
+        .await
+        .unwrap();
     assert_eq!(done.status, PaymentStatus::Succeeded);
     assert_eq!(sb.network.approved_charges(), 1, "charged once");
     assert_eq!(sb.network.authorizations(), 1);
     assert_eq!(sb.network.charges_for(&record.attempt_id()), 1);
     assert_eq!(sb.count(EventType::PaymentSucceeded).await, 1);
 
-    let replayed = sb.engine.create_payment(&keyed("lost"), params).await.unwrap();
+    let replayed = sb
+        .engine
+        .create_payment(&keyed("lost"), params)
+        .await
+        .unwrap();
     assert_eq!(json(&replayed), json(&done));
     assert_eq!(sb.network.approved_charges(), 1);
+}
+
+/// A lost decline: recovery fails the payment (one `payment.failed`), and the retry under the
+/// key gets the 402 the first request should have had.
+#[tokio::test]
+async fn a_lost_decline_is_recovered_and_replayed_as_the_card_error() {
+    let sb = Sandbox::new();
+    let (cust, pm) = customer_with_card(&sb.engine, "4000000000009995").await;
+    let params = off_session(&cust, &pm, 2500);
+    sb.network.fail_next_after_recording(1);
+    assert!(is_internal(
+        &sb.engine
+            .create_payment(&keyed("f"), params.clone())
+            .await
+            .unwrap_err()
+    ));
+    sb.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
+
+    let p = sb.payments().await.remove(0).payment;
+    assert_eq!(p.status, PaymentStatus::Failed);
+    assert_eq!(sb.count(EventType::PaymentFailed).await, 1);
+    let expected = Error::card(
+        CardFailure::declined(DeclineCode::InsufficientFunds),
+        Some(p.id.clone()),
+    );
+    assert_eq!(
+        sb.engine.create_payment(&keyed("f"), params.clone()).await,
+        Err(expected.clone())
+    );
+    // Resolved once, replayed ever after.
+    assert_eq!(
+        sb.engine.create_payment(&keyed("f"), params).await,
+        Err(expected)
+    );
+    assert_eq!(sb.network.authorizations(), 1);
+    assert_eq!(sb.count(EventType::PaymentFailed).await, 1);
 }
 
 /// A lost answer of a card that needs 3-D Secure: recovery commits `requires_action`.
@@ -223,23 +366,39 @@ async fn a_lost_challenge_answer_is_recovered_as_requires_action() {
     let (cust, pm) = customer_with_card(&sb.engine, THREE_DS_ALWAYS).await;
     sb.network.fail_next_after_recording(1);
     assert!(is_internal(
-        &sb.engine.create_payment(&keyed("3ds"), off_session(&cust, &pm, 2500)).await.unwrap_err()
+        &sb.engine
+            .create_payment(&keyed("3ds"), off_session(&cust, &pm, 2500))
+            .await
+            .unwrap_err()
     ));
     sb.clock.advance(Duration::seconds(1));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(1));
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
     let p = &sb.payments().await[0].payment;
     assert_eq!(p.status, PaymentStatus::RequiresAction);
-    assert_eq!(p.last_error.as_ref().map(|e| e.code), Some(LastErrorCode::AuthenticationRequired));
+    assert_eq!(
+        p.last_error.as_ref().map(|e| e.code),
+        Some(LastErrorCode::AuthenticationRequired)
+    );
     assert!(p.next_action.is_some());
     assert_eq!(sb.count(EventType::PaymentRequiresAction).await, 1);
     assert_eq!(sb.network.approved_charges(), 0);
-    let replayed = sb.engine.create_payment(&keyed("3ds"), off_session(&cust, &pm, 2500)).await.unwrap();
+    let replayed = sb
+        .engine
+        .create_payment(&keyed("3ds"), off_session(&cust, &pm, 2500))
+        .await
+        .unwrap();
     assert_eq!(json(&replayed), json(p));
 }
 
 /// A store that reads fine (from a real memory store) but fails every commit with a message
 /// naming its internals.
-fn failing_commits(mem: &vinr_store::memory::MemoryStore) -> MockStore {
+fn failing_commits(mem: &MemoryStore) -> MockStore {
     let mut store = MockStore::new();
     let m = mem.clone();
     store
@@ -253,16 +412,17 @@ fn failing_commits(mem: &vinr_store::memory::MemoryStore) -> MockStore {
     store
         .expect_method()
         .returning(move |mode, id| ready(m.method(mode, id)));
-    store
-        .expect_commit()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("boom: pg host db-7.internal refused".to_owned())));
+    store.expect_commit().times(1).returning(|_| {
+        Err(StoreError::Unavailable(
+            "boom: pg host db-7.internal refused".to_owned(),
+        ))
+    });
     store
 }
 
 #[tokio::test]
 async fn a_failed_commit_is_internal_never_echoed_and_writes_nothing() {
-    let mem = vinr_store::memory::MemoryStore::new();
+    let mem = MemoryStore::new();
     let sb = Sandbox::with(|_, ports| ports.store = Arc::new(failing_commits(&mem)));
 
     let err = sb
@@ -279,7 +439,10 @@ async fn a_failed_commit_is_internal_never_echoed_and_writes_nothing() {
     assert_internal_without(&err, "boom");
     assert_internal_without(&err, "db-7.internal");
 
-    let listed = mem.customers(Mode::Test, None, vinr_ports::store::PageRequest::first(10)).await.unwrap();
+    let listed = mem
+        .customers(Mode::Test, None, PageRequest::first(10))
+        .await
+        .unwrap();
     assert!(listed.items.is_empty());
     assert!(common::events(&mem, None).await.is_empty());
     assert_eq!(mem.idempotency("sandbox", "c1").await.unwrap(), None);
@@ -291,7 +454,12 @@ async fn a_failed_commit_is_internal_never_echoed_and_writes_nothing() {
 async fn a_failed_update_commit_leaves_the_customer_as_it_was() {
     let prefilled = Sandbox::new();
     let id = customer(&prefilled.engine).await;
-    let before = prefilled.store.customer(Mode::Test, &id).await.unwrap().unwrap();
+    let before = prefilled
+        .store
+        .customer(Mode::Test, &id)
+        .await
+        .unwrap()
+        .unwrap();
     let commits = prefilled.store.commit_count();
 
     let sb = Sandbox::with(|_, ports| ports.store = Arc::new(failing_commits(&prefilled.store)));
@@ -309,7 +477,10 @@ async fn a_failed_update_commit_leaves_the_customer_as_it_was() {
         .unwrap_err();
     assert_internal_without(&err, "boom");
 
-    assert_eq!(prefilled.store.customer(Mode::Test, &id).await.unwrap(), Some(before));
+    assert_eq!(
+        prefilled.store.customer(Mode::Test, &id).await.unwrap(),
+        Some(before)
+    );
     assert_eq!(prefilled.store.commit_count(), commits);
     assert_eq!(prefilled.count(EventType::CustomerUpdated).await, 0);
 }
@@ -318,10 +489,11 @@ async fn a_failed_update_commit_leaves_the_customer_as_it_was() {
 #[tokio::test]
 async fn a_corrupt_read_is_internal_and_never_echoed() {
     let mut store = MockStore::new();
-    store
-        .expect_customer()
-        .times(1)
-        .returning(|_, _| Err(StoreError::Corrupt("customers row 7: invalid json at col 3".to_owned())));
+    store.expect_customer().times(1).returning(|_, _| {
+        Err(StoreError::Corrupt(
+            "customers row 7: invalid json at col 3".to_owned(),
+        ))
+    });
     let sb = Sandbox::with(|_, ports| ports.store = Arc::new(store));
     let err = sb
         .engine
@@ -336,13 +508,20 @@ async fn a_corrupt_read_is_internal_and_never_echoed() {
 #[tokio::test]
 async fn endless_conflicts_give_up_after_max_attempts() {
     let mut store = MockStore::new();
-    store.expect_commit().times(3).returning(|_| Err(StoreError::Conflict));
+    store
+        .expect_commit()
+        .times(3)
+        .returning(|_| Err(StoreError::Conflict));
     let config = EngineConfig {
         max_attempts: 3,
         ..EngineConfig::default()
     };
     let sb = Sandbox::with_config(config, |_, ports| ports.store = Arc::new(store));
-    let err = sb.engine.create_customer(&ctx(), CreateCustomer::default()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_customer(&ctx(), CreateCustomer::default())
+        .await
+        .unwrap_err();
     assert!(is_internal(&err), "{err:?}");
 }
 
@@ -356,18 +535,34 @@ async fn an_injected_commit_failure_writes_nothing_and_the_same_call_then_succee
         ..Default::default()
     };
     sb.store.fail_next_commits(1);
-    let err = sb.engine.create_customer(&keyed("c"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_customer(&keyed("c"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "injected");
-    let listed = sb.store.customers(Mode::Test, None, vinr_ports::store::PageRequest::first(10)).await.unwrap();
+    let listed = sb
+        .store
+        .customers(Mode::Test, None, PageRequest::first(10))
+        .await
+        .unwrap();
     assert!(listed.items.is_empty());
     assert!(sb.events(None).await.is_empty());
     assert_eq!(sb.store.commit_count(), 0);
 
-    let created = sb.engine.create_customer(&keyed("c"), params.clone()).await.unwrap();
+    let created = sb
+        .engine
+        .create_customer(&keyed("c"), params.clone())
+        .await
+        .unwrap();
     assert_eq!(created.email.as_deref(), Some("grace@example.com"));
     assert_eq!(sb.count(EventType::CustomerCreated).await, 1);
     // And the key now replays it.
-    let replayed = sb.engine.create_customer(&keyed("c"), params).await.unwrap();
+    let replayed = sb
+        .engine
+        .create_customer(&keyed("c"), params)
+        .await
+        .unwrap();
     assert_eq!(json(&replayed), json(&created));
 }
 
@@ -378,7 +573,11 @@ async fn a_failed_phase_1_commit_charges_nothing() {
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let params = off_session(&cust, &pm, 2500);
     sb.store.fail_next_commits(1);
-    let err = sb.engine.create_payment(&keyed("p"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_payment(&keyed("p"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "injected");
     assert!(sb.payments().await.is_empty());
     assert_eq!(sb.network.authorizations(), 0);
@@ -413,7 +612,11 @@ async fn a_store_failure_in_phase_2_leaves_the_payment_processing_until_recovery
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let params = off_session(&cust, &pm, 4200);
 
-    let err = sb.engine.create_payment(&keyed("k2"), params.clone()).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_payment(&keyed("k2"), params.clone())
+        .await
+        .unwrap_err();
     assert_internal_without(&err, "injected");
     assert_eq!(sb.network.approved_charges(), 1);
     let record = &sb.payments().await[0];
@@ -426,12 +629,26 @@ async fn a_store_failure_in_phase_2_leaves_the_payment_processing_until_recovery
     );
 
     sb.clock.advance(Duration::seconds(1));
-    assert_eq!(sb.engine.recover_stuck_payments(Duration::zero()).await, Ok(1));
-    let done = sb.engine.retrieve_payment(&ctx(), &record.payment.id).await.unwrap();
+    assert_eq!(
+        sb.engine
+            .recover_stuck_payments(Duration::zero())
+            .await
+            .map(|r| r.finished),
+        Ok(1)
+    );
+    let done = sb
+        .engine
+        .retrieve_payment(&ctx(), &record.payment.id)
+        .await
+        .unwrap();
     assert_eq!(done.status, PaymentStatus::Succeeded);
     assert_eq!(sb.network.approved_charges(), 1);
     assert_eq!(sb.count(EventType::PaymentSucceeded).await, 1);
-    let replayed = sb.engine.create_payment(&keyed("k2"), params).await.unwrap();
+    let replayed = sb
+        .engine
+        .create_payment(&keyed("k2"), params)
+        .await
+        .unwrap();
     assert_eq!(json(&replayed), json(&done));
 }
 
@@ -453,7 +670,9 @@ async fn every_decline_fails_the_payment_with_its_codes() {
         network
             .expect_authorize()
             .times(1)
-            .withf(|r| r.amount.is_some_and(|m| m.minor() == 1999) && r.attempt.as_str().ends_with(".1"))
+            .withf(|r| {
+                r.amount.is_some_and(|m| m.minor() == 1999) && r.attempt.as_str().ends_with(".1")
+            })
             .returning(move |_| Ok(NetworkAnswer::Declined(failure)));
         let sb = Sandbox::with(|_, ports| ports.network = Arc::new(network));
         let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
@@ -472,11 +691,19 @@ async fn every_decline_fails_the_payment_with_its_codes() {
         else {
             panic!("{failure:?}: expected a card error with a payment id, got {err:?}");
         };
-        assert_eq!((*code, *decline_code), (failure.code, failure.decline_code), "{failure:?}");
+        assert_eq!(
+            (*code, *decline_code),
+            (failure.code, failure.decline_code),
+            "{failure:?}"
+        );
         assert_eq!(message, failure.message());
         assert_eq!(err.code(), failure.code.as_str());
 
-        let p = sb.engine.retrieve_payment(&ctx(), payment_id).await.unwrap();
+        let p = sb
+            .engine
+            .retrieve_payment(&ctx(), payment_id)
+            .await
+            .unwrap();
         assert_eq!(p.status, PaymentStatus::Failed, "{failure:?}");
         let last = p.last_error.as_ref().unwrap();
         assert_eq!(last.code, LastErrorCode::from(failure.code), "{failure:?}");
@@ -489,7 +716,10 @@ async fn every_decline_fails_the_payment_with_its_codes() {
         assert_eq!(sb.count(EventType::PaymentSucceeded).await, 0);
 
         // Stored as a 402: the retry replays the same error and asks the network nothing.
-        let replay = sb.engine.create_payment(&keyed("d"), off_session(&cust, &pm, 1999)).await;
+        let replay = sb
+            .engine
+            .create_payment(&keyed("d"), off_session(&cust, &pm, 1999))
+            .await;
         assert_eq!(replay, Err(err.clone()), "{failure:?}");
         assert_eq!(sb.payments().await.len(), 1);
     }
@@ -499,7 +729,10 @@ async fn every_decline_fails_the_payment_with_its_codes() {
 #[tokio::test]
 async fn a_vault_failure_on_attach_stores_nothing() {
     let mut vault = MockCardVault::new();
-    vault.expect_seal().times(1).returning(|_| Err(VaultError::Encrypt));
+    vault
+        .expect_seal()
+        .times(1)
+        .returning(|_| Err(VaultError::Encrypt));
     let sb = Sandbox::with(|_, ports| ports.vault = Arc::new(vault));
     let cust = customer(&sb.engine).await;
     let commits = sb.store.commit_count();
@@ -511,7 +744,11 @@ async fn a_vault_failure_on_attach_stores_nothing() {
         .unwrap_err();
     assert_internal_without(&err, "4242");
     assert_eq!(sb.store.commit_count(), commits);
-    let methods = sb.engine.list_methods(&ctx(), &cust, ListParams::default()).await.unwrap();
+    let methods = sb
+        .engine
+        .list_methods(&ctx(), &cust, ListParams::default())
+        .await
+        .unwrap();
     assert!(methods.data.is_empty());
     assert_eq!(sb.events(None).await.len(), 1, "customer.created only");
     assert_eq!(sb.store.idempotency("sandbox", "a").await.unwrap(), None);
@@ -525,8 +762,13 @@ async fn an_unreadable_stored_card_fails_the_charge_before_anything_is_written()
     let v = real.clone();
     vault.expect_seal().returning(move |pan| v.seal(pan));
     let v = real.clone();
-    vault.expect_fingerprint().returning(move |pan| v.fingerprint(pan));
-    vault.expect_open().times(1).returning(|_| Err(VaultError::UnknownKey("k-2019-retired".into())));
+    vault
+        .expect_fingerprint()
+        .returning(move |pan| v.fingerprint(pan));
+    vault
+        .expect_open()
+        .times(1)
+        .returning(|_| Err(VaultError::UnknownKey("k-2019-retired".into())));
     let sb = Sandbox::with(|_, ports| ports.vault = Arc::new(vault));
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let commits = sb.store.commit_count();
@@ -551,8 +793,14 @@ async fn ids_and_time_come_from_the_ports() {
     clock.expect_now().returning(move || at);
     let mut ids = MockIdGenerator::new();
     let mut seq = Sequence::new();
-    ids.expect_entropy().times(1).in_sequence(&mut seq).returning(|| [1; 24]);
-    ids.expect_entropy().times(1).in_sequence(&mut seq).returning(|| [2; 24]);
+    ids.expect_entropy()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| [1; 24]);
+    ids.expect_entropy()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| [2; 24]);
     let sb = Sandbox::with(|_, ports| {
         ports.clock = Arc::new(clock);
         ports.ids = Arc::new(ids);
@@ -570,7 +818,10 @@ async fn ids_and_time_come_from_the_ports() {
         .await
         .unwrap();
     assert_eq!(c.id, CustomerId::from_entropy(&[1; 24]));
-    assert_eq!(c.created, DateTime::<Utc>::from_timestamp(1_772_600_767, 0).unwrap());
+    assert_eq!(
+        c.created,
+        DateTime::<Utc>::from_timestamp(1_772_600_767, 0).unwrap()
+    );
     let events = sb.events(None).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].id, EventId::from_entropy(&[2; 24]));
@@ -585,9 +836,10 @@ async fn ids_and_time_come_from_the_ports() {
 async fn one_unrecoverable_payment_does_not_block_the_recovery_of_the_others() {
     let up = Arc::new(AtomicBool::new(false));
     let poisoned: Arc<Mutex<Option<AttemptId>>> = Arc::default();
-    let answers = |up: &Arc<AtomicBool>, poisoned: &Arc<Mutex<Option<AttemptId>>>, a: &AttemptId| {
-        up.load(Ordering::SeqCst) && poisoned.lock().unwrap().as_ref() != Some(a)
-    };
+    let answers =
+        |up: &Arc<AtomicBool>, poisoned: &Arc<Mutex<Option<AttemptId>>>, a: &AttemptId| {
+            up.load(Ordering::SeqCst) && poisoned.lock().unwrap().as_ref() != Some(a)
+        };
     let mut network = MockCardNetwork::new();
     let (u, p) = (up.clone(), poisoned.clone());
     network.expect_authorize().returning(move |r| {
@@ -609,7 +861,11 @@ async fn one_unrecoverable_payment_does_not_block_the_recovery_of_the_others() {
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
 
     for amount in [100, 200] {
-        let err = sb.engine.create_payment(&ctx(), off_session(&cust, &pm, amount)).await.unwrap_err();
+        let err = sb
+            .engine
+            .create_payment(&ctx(), off_session(&cust, &pm, amount))
+            .await
+            .unwrap_err();
         assert!(is_internal(&err));
         sb.clock.advance(Duration::seconds(1));
     }
@@ -620,8 +876,16 @@ async fn one_unrecoverable_payment_does_not_block_the_recovery_of_the_others() {
     up.store(true, Ordering::SeqCst);
 
     let swept = sb.engine.recover_stuck_payments(Duration::zero()).await;
-    let younger_now = sb.engine.retrieve_payment(&ctx(), &younger.payment.id).await.unwrap();
-    let oldest_now = sb.engine.retrieve_payment(&ctx(), &oldest.payment.id).await.unwrap();
+    let younger_now = sb
+        .engine
+        .retrieve_payment(&ctx(), &younger.payment.id)
+        .await
+        .unwrap();
+    let oldest_now = sb
+        .engine
+        .retrieve_payment(&ctx(), &oldest.payment.id)
+        .await
+        .unwrap();
     assert_eq!(oldest_now.status, PaymentStatus::Processing);
     assert_eq!(
         younger_now.status,

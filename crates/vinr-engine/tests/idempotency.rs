@@ -6,16 +6,21 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Duration;
 use vinr_domain::InvalidRequestCode;
 use vinr_domain::event::EventType;
 use vinr_domain::payment::PaymentStatus;
-use vinr_ports::api::{CustomersApi, MethodsApi, PaymentsApi};
-use vinr_ports::params::{CreateCustomer, CreatePayment, UpdateCustomer};
+use vinr_ports::api::{CustomersApi, MethodsApi, PaymentsApi, SandboxApi, WebhookEndpointsApi};
+use vinr_ports::params::{
+    CreateCustomer, CreatePayment, CreateWebhookEndpoint, RotateSecret, UpdateCustomer,
+};
 use vinr_ports::{Error, RequestContext};
 
-use common::{GatedNetwork, Sandbox, VISA, ctx, customer_with_card, json, keyed, off_session, ready};
+use common::{
+    GatedNetwork, Sandbox, VISA, ctx, customer_with_card, json, keyed, off_session, ready,
+};
 
 fn ada() -> CreateCustomer {
     CreateCustomer {
@@ -29,17 +34,33 @@ fn ada() -> CreateCustomer {
 #[tokio::test]
 async fn a_replayed_customer_is_identical_and_creates_nothing() {
     let sb = Sandbox::new();
-    let first = sb.engine.create_customer(&keyed("k1"), ada()).await.unwrap();
-    let (commits, events, ids) = (sb.store.commit_count(), sb.events(None).await.len(), sb.ids.issued());
+    let first = sb
+        .engine
+        .create_customer(&keyed("k1"), ada())
+        .await
+        .unwrap();
+    let (commits, events, ids) = (
+        sb.store.commit_count(),
+        sb.events(None).await.len(),
+        sb.ids.issued(),
+    );
 
     for _ in 0..3 {
-        let again = sb.engine.create_customer(&keyed("k1"), ada()).await.unwrap();
+        let again = sb
+            .engine
+            .create_customer(&keyed("k1"), ada())
+            .await
+            .unwrap();
         assert_eq!(json(&again), json(&first));
     }
     assert_eq!(sb.store.commit_count(), commits);
     assert_eq!(sb.events(None).await.len(), events);
     assert_eq!(sb.ids.issued(), ids, "a replay draws no new id");
-    let all = sb.engine.list_customers(&ctx(), Default::default()).await.unwrap();
+    let all = sb
+        .engine
+        .list_customers(&ctx(), Default::default())
+        .await
+        .unwrap();
     assert_eq!(all.data.len(), 1);
 }
 
@@ -101,7 +122,16 @@ async fn a_declined_charge_is_replayed_as_the_same_card_error() {
         .create_payment(&keyed("d"), off_session(&cust, &pm, 2500))
         .await
         .unwrap_err();
-    assert!(matches!(first, Error::Card { payment_id: Some(_), .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Error::Card {
+                payment_id: Some(_),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     let commits = sb.store.commit_count();
     let again = sb
         .engine
@@ -131,10 +161,15 @@ async fn the_same_key_for_another_request_is_reused() {
         email: Some("grace@example.com".into()),
         ..ada()
     };
-    assert_eq!(sb.engine.create_customer(&keyed("k"), other).await, Err(Error::IdempotencyKeyReused));
+    assert_eq!(
+        sb.engine.create_customer(&keyed("k"), other).await,
+        Err(Error::IdempotencyKeyReused)
+    );
     // Another operation.
     assert_eq!(
-        sb.engine.create_payment(&keyed("k"), off_session(&cust, &pm, 100)).await,
+        sb.engine
+            .create_payment(&keyed("k"), off_session(&cust, &pm, 100))
+            .await,
         Err(Error::IdempotencyKeyReused)
     );
     assert_eq!(sb.store.commit_count(), commits);
@@ -147,7 +182,9 @@ async fn the_same_key_for_another_request_is_reused() {
         .await
         .unwrap();
     assert_eq!(
-        sb.engine.create_payment(&keyed("p"), off_session(&cust, &pm, 101)).await,
+        sb.engine
+            .create_payment(&keyed("p"), off_session(&cust, &pm, 101))
+            .await,
         Err(Error::IdempotencyKeyReused)
     );
     assert_eq!(sb.network.approved_charges(), 1);
@@ -162,9 +199,19 @@ async fn a_refused_request_is_not_recorded_so_a_corrected_retry_goes_through() {
         email: Some("not an email".into()),
         ..Default::default()
     };
-    let err = sb.engine.create_customer(&keyed("k"), bad).await.unwrap_err();
+    let err = sb
+        .engine
+        .create_customer(&keyed("k"), bad)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidRequest { code: InvalidRequestCode::InvalidEmail, .. }),
+        matches!(
+            &err,
+            Error::InvalidRequest {
+                code: InvalidRequestCode::InvalidEmail,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(sb.store.commit_count(), 0);
@@ -185,7 +232,13 @@ async fn a_refused_request_is_not_recorded_so_a_corrected_retry_goes_through() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidRequest { code: InvalidRequestCode::PaymentMethodDetached, .. }),
+        matches!(
+            &err,
+            Error::InvalidRequest {
+                code: InvalidRequestCode::PaymentMethodDetached,
+                ..
+            }
+        ),
         "{err:?}"
     );
     let paid = sb
@@ -204,7 +257,7 @@ async fn a_key_in_flight_answers_in_use_even_for_another_request() {
     let sb = Sandbox::with(|h, ports| {
         let g = GatedNetwork::new(h.network.clone());
         gate = Some(g.clone());
-        ports.network = std::sync::Arc::new(g);
+        ports.network = Arc::new(g);
     });
     let gate = gate.unwrap();
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
@@ -218,11 +271,26 @@ async fn a_key_in_flight_answers_in_use_even_for_another_request() {
     // `ready` panics unless the answer comes at once, without waiting for the held request.
     let same = ready(sb.engine.create_payment(&keyed("k"), params.clone()));
     assert_eq!(same, Err(Error::IdempotencyKeyInUse));
-    let other_amount = ready(sb.engine.create_payment(&keyed("k"), off_session(&cust, &pm, 9999)));
-    assert_eq!(other_amount, Err(Error::IdempotencyKeyInUse), "409 wins over 422");
+    let other_amount = ready(
+        sb.engine
+            .create_payment(&keyed("k"), off_session(&cust, &pm, 9999)),
+    );
+    assert_eq!(
+        other_amount,
+        Err(Error::IdempotencyKeyInUse),
+        "409 wins over 422"
+    );
     let other_operation = ready(sb.engine.create_customer(&keyed("k"), ada()));
-    assert_eq!(other_operation, Err(Error::IdempotencyKeyInUse), "409 wins over 422");
-    assert_eq!(sb.network.authorizations(), 0, "nothing reached the network yet");
+    assert_eq!(
+        other_operation,
+        Err(Error::IdempotencyKeyInUse),
+        "409 wins over 422"
+    );
+    assert_eq!(
+        sb.network.authorizations(),
+        0,
+        "nothing reached the network yet"
+    );
 
     gate.release.notify_one();
     let paid = first.await.unwrap().unwrap();
@@ -234,7 +302,9 @@ async fn a_key_in_flight_answers_in_use_even_for_another_request() {
     let replay = sb.engine.create_payment(&keyed("k"), params).await.unwrap();
     assert_eq!(json(&replay), json(&paid));
     assert_eq!(
-        sb.engine.create_payment(&keyed("k"), off_session(&cust, &pm, 9999)).await,
+        sb.engine
+            .create_payment(&keyed("k"), off_session(&cust, &pm, 9999))
+            .await,
         Err(Error::IdempotencyKeyReused)
     );
     assert_eq!(sb.network.approved_charges(), 1);
@@ -244,8 +314,20 @@ async fn a_key_in_flight_answers_in_use_even_for_another_request() {
 async fn malformed_keys_are_refused_and_record_nothing() {
     let sb = Sandbox::new();
     let too_long = "k".repeat(256);
-    for key in [too_long.as_str(), "", "line\nbreak", "tab\there", "nul\0", "del\x7f", "café"] {
-        let err = sb.engine.create_customer(&keyed(key), ada()).await.unwrap_err();
+    for key in [
+        too_long.as_str(),
+        "",
+        "line\nbreak",
+        "tab\there",
+        "nul\0",
+        "del\x7f",
+        "café",
+    ] {
+        let err = sb
+            .engine
+            .create_customer(&keyed(key), ada())
+            .await
+            .unwrap_err();
         match &err {
             Error::InvalidRequest { param, .. } => {
                 assert_eq!(param.as_deref(), Some("Idempotency-Key"), "{key:?}");
@@ -273,20 +355,48 @@ async fn keys_are_scoped_to_the_api_key() {
         scope: scope.to_owned(),
         ..keyed("shared")
     };
-    let a = sb.engine.create_customer(&scoped("key_a"), ada()).await.unwrap();
-    let b = sb.engine.create_customer(&scoped("key_b"), ada()).await.unwrap();
+    let a = sb
+        .engine
+        .create_customer(&scoped("key_a"), ada())
+        .await
+        .unwrap();
+    let b = sb
+        .engine
+        .create_customer(&scoped("key_b"), ada())
+        .await
+        .unwrap();
     assert_ne!(a.id, b.id);
     assert_eq!(sb.count(EventType::CustomerCreated).await, 2);
     // Each scope replays its own.
-    assert_eq!(sb.engine.create_customer(&scoped("key_a"), ada()).await.unwrap().id, a.id);
-    assert_eq!(sb.engine.create_customer(&scoped("key_b"), ada()).await.unwrap().id, b.id);
+    assert_eq!(
+        sb.engine
+            .create_customer(&scoped("key_a"), ada())
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert_eq!(
+        sb.engine
+            .create_customer(&scoped("key_b"), ada())
+            .await
+            .unwrap()
+            .id,
+        b.id
+    );
     // A different request in one scope is refused there only.
     let other = CreateCustomer::default();
     assert_eq!(
-        sb.engine.create_customer(&scoped("key_a"), other.clone()).await,
+        sb.engine
+            .create_customer(&scoped("key_a"), other.clone())
+            .await,
         Err(Error::IdempotencyKeyReused)
     );
-    let c = sb.engine.create_customer(&scoped("key_c"), other).await.unwrap();
+    let c = sb
+        .engine
+        .create_customer(&scoped("key_c"), other)
+        .await
+        .unwrap();
     assert!(c.email.is_none());
 }
 
@@ -296,19 +406,33 @@ async fn a_record_older_than_24h_is_forgotten() {
     let sb = Sandbox::new();
     let first = sb.engine.create_customer(&keyed("k"), ada()).await.unwrap();
     sb.clock.advance(Duration::hours(23));
-    assert_eq!(sb.engine.create_customer(&keyed("k"), ada()).await.unwrap().id, first.id);
+    assert_eq!(
+        sb.engine
+            .create_customer(&keyed("k"), ada())
+            .await
+            .unwrap()
+            .id,
+        first.id
+    );
 
     sb.clock.advance(Duration::hours(2));
     let second = sb.engine.create_customer(&keyed("k"), ada()).await.unwrap();
     assert_ne!(second.id, first.id);
     assert_eq!(sb.count(EventType::CustomerCreated).await, 2);
     // The new record replays from now on.
-    assert_eq!(json(&sb.engine.create_customer(&keyed("k"), ada()).await.unwrap()), json(&second));
+    assert_eq!(
+        json(&sb.engine.create_customer(&keyed("k"), ada()).await.unwrap()),
+        json(&second)
+    );
     assert_eq!(sb.count(EventType::CustomerCreated).await, 2);
 
     // An old key may also carry a different request.
     sb.clock.advance(Duration::hours(25));
-    let third = sb.engine.create_customer(&keyed("k"), CreateCustomer::default()).await.unwrap();
+    let third = sb
+        .engine
+        .create_customer(&keyed("k"), CreateCustomer::default())
+        .await
+        .unwrap();
     assert!(third.email.is_none());
 }
 
@@ -318,9 +442,17 @@ async fn a_charge_key_older_than_24h_charges_anew_then_replays() {
     let sb = Sandbox::new();
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let params = off_session(&cust, &pm, 2500);
-    let first = sb.engine.create_payment(&keyed("k"), params.clone()).await.unwrap();
+    let first = sb
+        .engine
+        .create_payment(&keyed("k"), params.clone())
+        .await
+        .unwrap();
     sb.clock.advance(Duration::hours(25));
-    let second = sb.engine.create_payment(&keyed("k"), params.clone()).await.unwrap();
+    let second = sb
+        .engine
+        .create_payment(&keyed("k"), params.clone())
+        .await
+        .unwrap();
     assert_ne!(second.id, first.id);
     assert_eq!(sb.network.approved_charges(), 2);
     let replay = sb.engine.create_payment(&keyed("k"), params).await.unwrap();
@@ -337,11 +469,23 @@ async fn a_key_reused_after_24h_over_a_stuck_charge_replays_its_new_charge() {
     let (cust, pm) = customer_with_card(&sb.engine, VISA).await;
     let params = off_session(&cust, &pm, 2500);
     sb.network.fail_next(1);
-    assert!(sb.engine.create_payment(&keyed("k"), params.clone()).await.is_err());
-    assert_eq!(sb.payments().await[0].payment.status, PaymentStatus::Processing);
+    assert!(
+        sb.engine
+            .create_payment(&keyed("k"), params.clone())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        sb.payments().await[0].payment.status,
+        PaymentStatus::Processing
+    );
 
     sb.clock.advance(Duration::hours(25));
-    let second = sb.engine.create_payment(&keyed("k"), params.clone()).await.unwrap();
+    let second = sb
+        .engine
+        .create_payment(&keyed("k"), params.clone())
+        .await
+        .unwrap();
     assert_eq!(second.status, PaymentStatus::Succeeded);
     assert_eq!(sb.network.approved_charges(), 1);
 
@@ -351,7 +495,11 @@ async fn a_key_reused_after_24h_over_a_stuck_charge_replays_its_new_charge() {
         retry.id, second.id,
         "a retry one second after a completed charge created another payment"
     );
-    assert_eq!(sb.network.approved_charges(), 1, "the card was charged again under the same key");
+    assert_eq!(
+        sb.network.approved_charges(),
+        1,
+        "the card was charged again under the same key"
+    );
 }
 
 /// The request is compared as JSON values: the order of keys in the body does not matter.
@@ -383,8 +531,80 @@ async fn the_order_of_keys_in_the_request_does_not_matter() {
         };
         serde_json::from_str(&text).unwrap()
     };
-    let paid = sb.engine.create_payment(&keyed("p"), body("one")).await.unwrap();
-    let replay = sb.engine.create_payment(&keyed("p"), body("two")).await.unwrap();
+    let paid = sb
+        .engine
+        .create_payment(&keyed("p"), body("one"))
+        .await
+        .unwrap();
+    let replay = sb
+        .engine
+        .create_payment(&keyed("p"), body("two"))
+        .await
+        .unwrap();
     assert_eq!(json(&replay), json(&paid));
     assert_eq!(sb.network.approved_charges(), 1);
+}
+
+/// api.md §1: *every* `POST` takes a key. `POST /v1/payments/{id}/cancel` retried after a lost
+/// response must replay the canceled payment, not answer `payment_unexpected_state`.
+#[tokio::test]
+async fn a_retried_cancel_replays_its_first_answer() {
+    let sb = Sandbox::new();
+    let open = sb
+        .engine
+        .create_payment(
+            &ctx(),
+            CreatePayment {
+                amount: 1500,
+                currency: "EUR".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(open.status, PaymentStatus::RequiresPaymentMethod);
+    let canceled = sb
+        .engine
+        .cancel_payment(&keyed("cancel-1"), &open.id)
+        .await
+        .unwrap();
+    assert_eq!(canceled.status, PaymentStatus::Canceled);
+    let retried = sb.engine.cancel_payment(&keyed("cancel-1"), &open.id).await;
+    assert_eq!(retried.map(|p| json(&p)), Ok(json(&canceled)));
+    assert_eq!(sb.count(EventType::PaymentCanceled).await, 1);
+}
+
+/// The same for `POST /v1/webhook_endpoints/{id}/rotate_secret`: a retry must replay the
+/// secret of the first rotation rather than rotate again.
+#[tokio::test]
+async fn a_retried_secret_rotation_replays_its_first_answer() {
+    let sb = Sandbox::new();
+    let endpoint = sb
+        .engine
+        .create_webhook_endpoint(
+            &ctx(),
+            CreateWebhookEndpoint {
+                url: "https://example.com/hooks".into(),
+                events: vec!["*".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let first = sb
+        .engine
+        .rotate_webhook_secret(&keyed("rotate-1"), &endpoint.id, RotateSecret::default())
+        .await
+        .unwrap();
+    let commits = sb.store.commit_count();
+    let retried = sb
+        .engine
+        .rotate_webhook_secret(&keyed("rotate-1"), &endpoint.id, RotateSecret::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        json(&retried),
+        json(&first),
+        "the retry rotated the secret again"
+    );
+    assert_eq!(sb.store.commit_count(), commits);
 }

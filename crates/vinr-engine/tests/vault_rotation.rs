@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use vinr_engine::{Engine, EngineConfig, Ports};
 use vinr_ports::api::{CustomersApi, HostedApi, PaymentsApi, SandboxApi, SetupsApi};
-use vinr_ports::params::{AttachTestCard, CardEntry, CreateCustomer, CreatePayment, CreateSetup, HostedOutcome};
+use vinr_ports::params::{
+    AttachTestCard, CardEntry, CreateCustomer, CreatePayment, CreateSetup, HostedOutcome,
+};
 use vinr_ports::store::Store;
 use vinr_ports::vault::CardVault;
 use vinr_ports::{Error, RequestContext};
@@ -28,7 +30,10 @@ fn engine(store: &MemoryStore, vault: AesVault, ids: &SequentialIds) -> Engine {
     )
 }
 
-fn charge(customer: &vinr_domain::ids::CustomerId, pm: &vinr_domain::ids::PaymentMethodId) -> CreatePayment {
+fn charge(
+    customer: &vinr_domain::ids::CustomerId,
+    pm: &vinr_domain::ids::PaymentMethodId,
+) -> CreatePayment {
     CreatePayment {
         amount: 1200,
         currency: "EUR".into(),
@@ -46,49 +51,100 @@ async fn rotation_moves_every_card_and_old_cards_work_meanwhile() {
     let fingerprint_key = [9u8; 32];
     let old_key = VaultKey::new("old", [1; 32]);
     let new_key = VaultKey::new("new", [2; 32]);
-    let before = engine(&store, AesVault::new(old_key.clone(), fingerprint_key), &ids);
+    let before = engine(
+        &store,
+        AesVault::new(old_key.clone(), fingerprint_key),
+        &ids,
+    );
     let ctx = RequestContext::sandbox();
 
-    let ada = before.create_customer(&ctx, CreateCustomer::default()).await.unwrap();
+    let ada = before
+        .create_customer(&ctx, CreateCustomer::default())
+        .await
+        .unwrap();
     let mut methods = Vec::new();
-    for number in ["4242424242424242", "5555555555554444", "378282246310005", "4000000000003055"] {
+    for number in [
+        "4242424242424242",
+        "5555555555554444",
+        "378282246310005",
+        "4000000000003055",
+    ] {
         let params = AttachTestCard {
             number: number.into(),
             exp_month: 12,
             exp_year: 2034,
             cvc: None,
         };
-        methods.push(before.attach_test_card(&ctx, &ada.id, params).await.unwrap());
+        methods.push(
+            before
+                .attach_test_card(&ctx, &ada.id, params)
+                .await
+                .unwrap(),
+        );
     }
     // A card waiting on a challenge is sealed too, in the setup.
     let setup = before
-        .create_setup(&ctx, &ada.id, CreateSetup { return_url: "https://m.example/r".into() })
+        .create_setup(
+            &ctx,
+            &ada.id,
+            CreateSetup {
+                return_url: "https://m.example/r".into(),
+            },
+        )
         .await
         .unwrap();
     let out = before
-        .submit_setup_card(&setup.id, CardEntry::new("4000000000003220", "12/34", "123"))
+        .submit_setup_card(
+            &setup.id,
+            CardEntry::new("4000000000003220", "12/34", "123"),
+        )
         .await
         .unwrap();
     assert!(matches!(out, HostedOutcome::Challenge { .. }));
 
     // The rotating vault: the new key seals, the old one still opens.
-    let rotating = AesVault::new(new_key.clone(), fingerprint_key).with_key(old_key.clone()).unwrap();
+    let rotating = AesVault::new(new_key.clone(), fingerprint_key)
+        .with_key(old_key.clone())
+        .unwrap();
     let during = engine(&store, rotating, &ids);
-    let paid = during.create_payment(&ctx, charge(&ada.id, &methods[0].id)).await.unwrap();
+    let paid = during
+        .create_payment(&ctx, charge(&ada.id, &methods[0].id))
+        .await
+        .unwrap();
     assert_eq!(paid.status, vinr_domain::payment::PaymentStatus::Succeeded);
 
     let moved = during.reencrypt_cards().await.unwrap();
     assert_eq!(moved, 5, "four methods and the pending setup card");
-    assert!(store.cards_sealed_with_other_keys("new", 100).await.unwrap().is_empty());
-    assert_eq!(during.reencrypt_cards().await.unwrap(), 0, "a second run finds nothing to do");
+    assert!(
+        store
+            .cards_sealed_with_other_keys("new", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        during.reencrypt_cards().await.unwrap(),
+        0,
+        "a second run finds nothing to do"
+    );
 
     // Only the new key now: everything still works, versions untouched, fingerprints equal.
     let after = engine(&store, AesVault::new(new_key, fingerprint_key), &ids);
     for m in &methods {
-        let stored = store.method(vinr_ports::Mode::Test, &m.id).await.unwrap().unwrap();
+        let stored = store
+            .method(vinr_ports::Mode::Test, &m.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.sealed.key_id, "new");
-        assert_eq!(stored.method.version, m.version, "re-encryption is not a change");
-        let p = after.create_payment(&ctx, charge(&ada.id, &m.id)).await.unwrap();
+        assert_eq!(
+            stored.method.version, m.version,
+            "re-encryption is not a change"
+        );
+        let p = after
+            .create_payment(&ctx, charge(&ada.id, &m.id))
+            .await
+            .unwrap();
         assert_eq!(p.status, vinr_domain::payment::PaymentStatus::Succeeded);
     }
     let done = after
@@ -98,18 +154,34 @@ async fn rotation_moves_every_card_and_old_cards_work_meanwhile() {
     assert!(matches!(done, HostedOutcome::Redirect { .. }));
     let resaved = before.retrieve_setup(&ctx, &setup.id).await.unwrap();
     let pm = resaved.payment_method_id.unwrap();
-    assert_eq!(after.retrieve_payment(&ctx, &paid.id).await.unwrap().id, paid.id);
-    let p = after.create_payment(&ctx, charge(&ada.id, &pm)).await.unwrap();
-    assert_eq!(p.status, vinr_domain::payment::PaymentStatus::RequiresAction);
+    assert_eq!(
+        after.retrieve_payment(&ctx, &paid.id).await.unwrap().id,
+        paid.id
+    );
+    let p = after
+        .create_payment(&ctx, charge(&ada.id, &pm))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.status,
+        vinr_domain::payment::PaymentStatus::RequiresAction
+    );
 }
 
 #[tokio::test]
 async fn a_vault_without_the_key_fails_cleanly() {
     let store = MemoryStore::new();
     let ids = SequentialIds::new(4);
-    let good = engine(&store, AesVault::new(VaultKey::new("a", [1; 32]), [9; 32]), &ids);
+    let good = engine(
+        &store,
+        AesVault::new(VaultKey::new("a", [1; 32]), [9; 32]),
+        &ids,
+    );
     let ctx = RequestContext::sandbox();
-    let ada = good.create_customer(&ctx, CreateCustomer::default()).await.unwrap();
+    let ada = good
+        .create_customer(&ctx, CreateCustomer::default())
+        .await
+        .unwrap();
     let params = AttachTestCard {
         number: "4242424242424242".into(),
         exp_month: 12,
@@ -119,17 +191,36 @@ async fn a_vault_without_the_key_fails_cleanly() {
     let pm = good.attach_test_card(&ctx, &ada.id, params).await.unwrap();
 
     // Another key under the same id: the ciphertext does not authenticate.
-    let wrong = engine(&store, AesVault::new(VaultKey::new("a", [2; 32]), [9; 32]), &ids);
-    let err = wrong.create_payment(&ctx, charge(&ada.id, &pm.id)).await.unwrap_err();
+    let wrong = engine(
+        &store,
+        AesVault::new(VaultKey::new("a", [2; 32]), [9; 32]),
+        &ids,
+    );
+    let err = wrong
+        .create_payment(&ctx, charge(&ada.id, &pm.id))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Internal { .. }), "{err:?}");
     assert!(!err.to_string().contains("4242"));
     // A vault that lacks the key altogether.
-    let missing = engine(&store, AesVault::new(VaultKey::new("b", [3; 32]), [9; 32]), &ids);
-    let err = missing.create_payment(&ctx, charge(&ada.id, &pm.id)).await.unwrap_err();
+    let missing = engine(
+        &store,
+        AesVault::new(VaultKey::new("b", [3; 32]), [9; 32]),
+        &ids,
+    );
+    let err = missing
+        .create_payment(&ctx, charge(&ada.id, &pm.id))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Internal { .. }), "{err:?}");
     // Nothing was charged by either: the payments never left validation.
     let page = store
-        .payments(vinr_ports::Mode::Test, None, None, vinr_ports::store::PageRequest::first(10))
+        .payments(
+            vinr_ports::Mode::Test,
+            None,
+            None,
+            vinr_ports::store::PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert!(page.items.is_empty());

@@ -3,6 +3,8 @@
 //!
 //! Every test file uses a different subset of these helpers.
 #![allow(dead_code)]
+// Test support: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,7 +67,10 @@ impl Sandbox {
     }
 
     /// As [`Sandbox::with`], with these settings.
-    pub(crate) fn with_config(config: EngineConfig, adjust: impl FnOnce(&Handles, &mut Ports)) -> Self {
+    pub(crate) fn with_config(
+        config: EngineConfig,
+        adjust: impl FnOnce(&Handles, &mut Ports),
+    ) -> Self {
         let h = Handles {
             store: MemoryStore::new(),
             network: SandboxNetwork::new(),
@@ -131,7 +136,10 @@ pub(crate) async fn customer(engine: &Engine) -> CustomerId {
 }
 
 /// Creates a customer and attaches the test card `number` (expiring 12/2034) with the helper.
-pub(crate) async fn customer_with_card(engine: &Engine, number: &str) -> (CustomerId, PaymentMethodId) {
+pub(crate) async fn customer_with_card(
+    engine: &Engine,
+    number: &str,
+) -> (CustomerId, PaymentMethodId) {
     let customer = customer(engine).await;
     let method = engine
         .attach_test_card(&ctx(), &customer, test_card(number))
@@ -151,7 +159,11 @@ pub(crate) fn test_card(number: &str) -> AttachTestCard {
 }
 
 /// An off-session charge of `amount` EUR cents on a saved method.
-pub(crate) fn off_session(customer: &CustomerId, method: &PaymentMethodId, amount: i64) -> CreatePayment {
+pub(crate) fn off_session(
+    customer: &CustomerId,
+    method: &PaymentMethodId,
+    amount: i64,
+) -> CreatePayment {
     CreatePayment {
         amount,
         currency: "eur".into(),
@@ -212,7 +224,8 @@ pub(crate) async fn payments(store: &MemoryStore) -> Vec<PaymentRecord> {
 /// Runs a future that is ready at once (the memory store's and the sandbox network's are),
 /// for mocks that delegate to them from their synchronous `returning` closures.
 pub(crate) fn ready<T>(f: impl Future<Output = T>) -> T {
-    f.now_or_never().expect("the delegated call was not ready at once")
+    f.now_or_never()
+        .expect("the delegated call was not ready at once")
 }
 
 /// Whether `e` is `Error::Internal`.
@@ -249,17 +262,27 @@ impl GatedNetwork {
 
 #[async_trait]
 impl CardNetwork for GatedNetwork {
-    async fn authorize(&self, request: AuthorizationRequest) -> Result<NetworkAnswer, NetworkError> {
+    async fn authorize(
+        &self,
+        request: AuthorizationRequest,
+    ) -> Result<NetworkAnswer, NetworkError> {
         self.entered.notify_one();
         self.release.notified().await;
         self.inner.authorize(request).await
     }
 
-    async fn complete_challenge(&self, attempt: &AttemptId, passed: bool) -> Result<NetworkAnswer, NetworkError> {
+    async fn complete_challenge(
+        &self,
+        attempt: &AttemptId,
+        passed: bool,
+    ) -> Result<NetworkAnswer, NetworkError> {
         self.inner.complete_challenge(attempt, passed).await
     }
 
-    async fn attempt_result(&self, attempt: &AttemptId) -> Result<Option<NetworkAnswer>, NetworkError> {
+    async fn attempt_result(
+        &self,
+        attempt: &AttemptId,
+    ) -> Result<Option<NetworkAnswer>, NetworkError> {
         self.inner.attempt_result(attempt).await
     }
 }
