@@ -242,6 +242,9 @@ impl Engine {
                     if record.request_hash != hash {
                         return Err(EngineError::Api(Error::IdempotencyKeyReused));
                     }
+                    if let Some(probe) = &ctx.replay {
+                        probe.mark();
+                    }
                     return Ok(Begin::Replay(decode_outcome(&outcome)));
                 }
                 Err(EngineError::Api(Error::IdempotencyKeyInUse))
@@ -249,7 +252,12 @@ impl Engine {
             IdempotencyState::Done { .. } if record.request_hash != hash => {
                 Err(EngineError::Api(Error::IdempotencyKeyReused))
             }
-            IdempotencyState::Done { outcome } => Ok(Begin::Replay(decode_outcome(outcome))),
+            IdempotencyState::Done { outcome } => {
+                if let Some(probe) = &ctx.replay {
+                    probe.mark();
+                }
+                Ok(Begin::Replay(decode_outcome(outcome)))
+            }
         }
     }
 

@@ -5,29 +5,40 @@
 
 use async_trait::async_trait;
 use vinr_domain::customer::Customer;
-use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
+use vinr_domain::ids::{
+    CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
+};
 use vinr_domain::method::PaymentMethod;
 use vinr_domain::payment::Payment;
 use vinr_domain::setup::Setup;
 use vinr_domain::webhook::WebhookEndpoint;
 
+use crate::RequestContext;
 use crate::error::Error;
 use crate::event::Event;
 use crate::params::{
-    AttachTestCard, CardEntry, ChallengeOutcome, CreateCustomer, CreatePayment, CreateSetup, CreateWebhookEndpoint,
-    DeletedCustomer, DeletedWebhookEndpoint, ExpiringScan, HostedOutcome, HostedView, List, ListCustomers, ListEvents,
-    ListParams, ListPayments, NetworkUpdate, RotateSecret, ScanResult, UpdateCustomer,
+    AttachTestCard, CardEntry, ChallengeOutcome, CreateCustomer, CreatePayment, CreateSetup,
+    CreateWebhookEndpoint, DeletedCustomer, DeletedWebhookEndpoint, ExpiringScan, HostedOutcome,
+    HostedView, List, ListCustomers, ListEvents, ListParams, ListPayments, NetworkUpdate,
+    RotateSecret, ScanResult, UpdateCustomer,
 };
-use crate::RequestContext;
 
 /// Customers: create, read, update, delete, list (by email).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait CustomersApi: Send + Sync {
     /// Creates a customer; emits `customer.created`.
-    async fn create_customer(&self, ctx: &RequestContext, params: CreateCustomer) -> Result<Customer, Error>;
+    async fn create_customer(
+        &self,
+        ctx: &RequestContext,
+        params: CreateCustomer,
+    ) -> Result<Customer, Error>;
     /// One customer; `NotFound` when unknown or deleted.
-    async fn retrieve_customer(&self, ctx: &RequestContext, id: &CustomerId) -> Result<Customer, Error>;
+    async fn retrieve_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+    ) -> Result<Customer, Error>;
     /// Changes a customer; emits `customer.updated` with `previousAttributes`.
     async fn update_customer(
         &self,
@@ -36,9 +47,17 @@ pub trait CustomersApi: Send + Sync {
         params: UpdateCustomer,
     ) -> Result<Customer, Error>;
     /// Deletes a customer, detaching every method first.
-    async fn delete_customer(&self, ctx: &RequestContext, id: &CustomerId) -> Result<DeletedCustomer, Error>;
+    async fn delete_customer(
+        &self,
+        ctx: &RequestContext,
+        id: &CustomerId,
+    ) -> Result<DeletedCustomer, Error>;
     /// Lists customers, newest first.
-    async fn list_customers(&self, ctx: &RequestContext, params: ListCustomers) -> Result<List<Customer>, Error>;
+    async fn list_customers(
+        &self,
+        ctx: &RequestContext,
+        params: ListCustomers,
+    ) -> Result<List<Customer>, Error>;
 }
 
 /// Setups: saving a card through the hosted page.
@@ -46,7 +65,12 @@ pub trait CustomersApi: Send + Sync {
 #[async_trait]
 pub trait SetupsApi: Send + Sync {
     /// Starts a setup for a customer; the buyer goes to its `checkoutUrl`.
-    async fn create_setup(&self, ctx: &RequestContext, customer: &CustomerId, params: CreateSetup) -> Result<Setup, Error>;
+    async fn create_setup(
+        &self,
+        ctx: &RequestContext,
+        customer: &CustomerId,
+        params: CreateSetup,
+    ) -> Result<Setup, Error>;
     /// One setup (an open one past its 24 hours reads as `expired`).
     async fn retrieve_setup(&self, ctx: &RequestContext, id: &SetupId) -> Result<Setup, Error>;
     /// Cancels an open setup; emits `setup.canceled`.
@@ -87,11 +111,23 @@ pub trait PaymentsApi: Send + Sync {
     /// Creates (and, with a method, charges) a payment. A declined card is
     /// `Err(Error::Card { payment_id: Some(..), .. })`; a card needing 3-D Secure is
     /// `Ok` with `status: requires_action`.
-    async fn create_payment(&self, ctx: &RequestContext, params: CreatePayment) -> Result<Payment, Error>;
+    async fn create_payment(
+        &self,
+        ctx: &RequestContext,
+        params: CreatePayment,
+    ) -> Result<Payment, Error>;
     /// One payment.
-    async fn retrieve_payment(&self, ctx: &RequestContext, id: &PaymentId) -> Result<Payment, Error>;
+    async fn retrieve_payment(
+        &self,
+        ctx: &RequestContext,
+        id: &PaymentId,
+    ) -> Result<Payment, Error>;
     /// Payments, newest first.
-    async fn list_payments(&self, ctx: &RequestContext, params: ListPayments) -> Result<List<Payment>, Error>;
+    async fn list_payments(
+        &self,
+        ctx: &RequestContext,
+        params: ListPayments,
+    ) -> Result<List<Payment>, Error>;
     /// Cancels a payment waiting for a card or a challenge; emits `payment.canceled`.
     async fn cancel_payment(&self, ctx: &RequestContext, id: &PaymentId) -> Result<Payment, Error>;
 }
@@ -132,7 +168,11 @@ pub trait WebhookEndpointsApi: Send + Sync {
 #[async_trait]
 pub trait EventsApi: Send + Sync {
     /// Events, newest first.
-    async fn list_events(&self, ctx: &RequestContext, params: ListEvents) -> Result<List<Event>, Error>;
+    async fn list_events(
+        &self,
+        ctx: &RequestContext,
+        params: ListEvents,
+    ) -> Result<List<Event>, Error>;
     /// One event.
     async fn retrieve_event(&self, ctx: &RequestContext, id: &EventId) -> Result<Event, Error>;
 }
@@ -156,7 +196,11 @@ pub trait SandboxApi: Send + Sync {
         params: NetworkUpdate,
     ) -> Result<PaymentMethod, Error>;
     /// Runs the expiry scan as if today were `as_of`.
-    async fn expiring_scan(&self, ctx: &RequestContext, params: ExpiringScan) -> Result<ScanResult, Error>;
+    async fn expiring_scan(
+        &self,
+        ctx: &RequestContext,
+        params: ExpiringScan,
+    ) -> Result<ScanResult, Error>;
 }
 
 /// The hosted pages, as the buyer uses them. The id in the path is the capability: no API key.
@@ -167,24 +211,54 @@ pub trait HostedApi: Send + Sync {
     /// What the setup page shows.
     async fn setup_page(&self, id: &SetupId) -> Result<HostedView, Error>;
     /// The buyer submitted a card on the setup page.
-    async fn submit_setup_card(&self, id: &SetupId, card: CardEntry) -> Result<HostedOutcome, Error>;
+    async fn submit_setup_card(
+        &self,
+        id: &SetupId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error>;
     /// The buyer answered the setup's challenge.
-    async fn authenticate_setup(&self, id: &SetupId, outcome: ChallengeOutcome) -> Result<HostedOutcome, Error>;
+    async fn authenticate_setup(
+        &self,
+        id: &SetupId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, Error>;
     /// What the payment page shows.
     async fn payment_page(&self, id: &PaymentId) -> Result<HostedView, Error>;
     /// The buyer submitted a card on the payment page.
-    async fn submit_payment_card(&self, id: &PaymentId, card: CardEntry) -> Result<HostedOutcome, Error>;
+    async fn submit_payment_card(
+        &self,
+        id: &PaymentId,
+        card: CardEntry,
+    ) -> Result<HostedOutcome, Error>;
     /// The buyer answered the payment's challenge.
-    async fn authenticate_payment(&self, id: &PaymentId, outcome: ChallengeOutcome) -> Result<HostedOutcome, Error>;
+    async fn authenticate_payment(
+        &self,
+        id: &PaymentId,
+        outcome: ChallengeOutcome,
+    ) -> Result<HostedOutcome, Error>;
 }
 
 /// The whole driving API.
 pub trait VinrApi:
-    CustomersApi + SetupsApi + MethodsApi + PaymentsApi + WebhookEndpointsApi + EventsApi + SandboxApi + HostedApi
+    CustomersApi
+    + SetupsApi
+    + MethodsApi
+    + PaymentsApi
+    + WebhookEndpointsApi
+    + EventsApi
+    + SandboxApi
+    + HostedApi
 {
 }
 
 impl<T> VinrApi for T where
-    T: CustomersApi + SetupsApi + MethodsApi + PaymentsApi + WebhookEndpointsApi + EventsApi + SandboxApi + HostedApi
+    T: CustomersApi
+        + SetupsApi
+        + MethodsApi
+        + PaymentsApi
+        + WebhookEndpointsApi
+        + EventsApi
+        + SandboxApi
+        + HostedApi
 {
 }

@@ -2,7 +2,9 @@
 //! engine or the HTTP client), and [`ErrorBody`], its wire form.
 
 use serde::{Deserialize, Serialize};
-use vinr_domain::error::{CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode, ValidationError};
+use vinr_domain::error::{
+    CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode, ValidationError,
+};
 use vinr_domain::ids::PaymentId;
 
 /// Everything that can go wrong in a call, typed so a caller can `match` on what matters.
@@ -116,7 +118,11 @@ impl AuthenticationCode {
 
 impl Error {
     /// An invalid-request error about one parameter.
-    pub fn invalid(code: InvalidRequestCode, param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: InvalidRequestCode,
+        param: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::InvalidRequest {
             code,
             param: Some(param.into()),
@@ -152,7 +158,9 @@ impl Error {
     /// The wire `type` of this error.
     pub fn error_type(&self) -> ErrorType {
         match self {
-            Error::InvalidRequest { .. } | Error::NotFound { .. } | Error::Gone { .. } => ErrorType::InvalidRequestError,
+            Error::InvalidRequest { .. } | Error::NotFound { .. } | Error::Gone { .. } => {
+                ErrorType::InvalidRequestError
+            }
             Error::Card { .. } => ErrorType::CardError,
             Error::Authentication { .. } => ErrorType::AuthenticationError,
             Error::IdempotencyKeyInUse | Error::IdempotencyKeyReused => ErrorType::IdempotencyError,
@@ -180,7 +188,10 @@ impl Error {
     /// Whether retrying the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::IdempotencyKeyInUse | Error::RateLimited { .. } | Error::Internal { .. } | Error::Transport { .. } => true,
+            Error::IdempotencyKeyInUse
+            | Error::RateLimited { .. }
+            | Error::Internal { .. }
+            | Error::Transport { .. } => true,
             Error::Card { code, .. } => *code == CardErrorCode::ProcessingError,
             Error::InvalidRequest { .. }
             | Error::NotFound { .. }
@@ -193,7 +204,9 @@ impl Error {
     /// The wire form of this error.
     pub fn to_body(&self) -> ErrorBody {
         let (param, decline_code, payment_id) = match self {
-            Error::InvalidRequest { param, .. } | Error::NotFound { param, .. } => (param.clone(), None, None),
+            Error::InvalidRequest { param, .. } | Error::NotFound { param, .. } => {
+                (param.clone(), None, None)
+            }
             Error::Card {
                 decline_code,
                 payment_id,
@@ -254,7 +267,9 @@ impl Error {
                 },
                 message,
             },
-            ErrorType::IdempotencyError if d.code == "idempotency_key_in_use" => Error::IdempotencyKeyInUse,
+            ErrorType::IdempotencyError if d.code == "idempotency_key_in_use" => {
+                Error::IdempotencyKeyInUse
+            }
             ErrorType::IdempotencyError => Error::IdempotencyKeyReused,
             ErrorType::RateLimitError => Error::RateLimited { retry_after: None },
             ErrorType::ApiError => Error::Internal { message },
@@ -328,11 +343,19 @@ mod tests {
         let cases = vec![
             Error::invalid(InvalidRequestCode::InvalidEmail, "email", "bad"),
             Error::not_found("customer", "cust_x", Some("customerId")),
-            Error::card(CardFailure::declined(DeclineCode::InsufficientFunds), Some(PaymentId::from_entropy(&[1; 24]))),
-            Error::Authentication { code: AuthenticationCode::ApiKeyMissing, message: "m".into() },
+            Error::card(
+                CardFailure::declined(DeclineCode::InsufficientFunds),
+                Some(PaymentId::from_entropy(&[1; 24])),
+            ),
+            Error::Authentication {
+                code: AuthenticationCode::ApiKeyMissing,
+                message: "m".into(),
+            },
             Error::IdempotencyKeyInUse,
             Error::IdempotencyKeyReused,
-            Error::Gone { message: "used".into() },
+            Error::Gone {
+                message: "used".into(),
+            },
             Error::internal("boom"),
         ];
         for e in cases {
@@ -341,7 +364,10 @@ mod tests {
             let back: ErrorBody = serde_json::from_str(&json).unwrap();
             assert_eq!(Error::from_body(&back), e, "{json}");
         }
-        let v = serde_json::to_value(Error::card(CardFailure::declined(DeclineCode::LostCard), None).to_body()).unwrap();
+        let v = serde_json::to_value(
+            Error::card(CardFailure::declined(DeclineCode::LostCard), None).to_body(),
+        )
+        .unwrap();
         assert_eq!(v["error"]["type"], "card_error");
         assert_eq!(v["error"]["declineCode"], "lost_card");
         assert!(v["error"].get("param").is_none());

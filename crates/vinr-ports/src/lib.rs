@@ -26,6 +26,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod keys;
 pub mod network;
 pub mod params;
 pub mod store;
@@ -63,9 +64,43 @@ pub struct RequestContext {
     pub mode: Mode,
     /// The idempotency scope (the API key's id).
     pub scope: String,
-    /// The `Idempotency-Key` of a create, if one was sent.
+    /// The `Idempotency-Key` of a POST, if one was sent.
     pub idempotency_key: Option<String>,
+    /// Set when the call replayed a stored outcome instead of running (the HTTP server
+    /// answers `Idempotent-Replayed: true` then); `None` when nobody asks.
+    pub replay: Option<ReplayProbe>,
 }
+
+/// Tells whoever holds it whether an idempotent call replayed a stored outcome.
+///
+/// ```
+/// let probe = vinr_ports::ReplayProbe::default();
+/// assert!(!probe.replayed());
+/// probe.mark();
+/// assert!(probe.replayed());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplayProbe(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl ReplayProbe {
+    /// Records that the call replayed.
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the call replayed.
+    pub fn replayed(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for ReplayProbe {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ReplayProbe {}
 
 impl RequestContext {
     /// A sandbox context with no idempotency key.
@@ -74,6 +109,7 @@ impl RequestContext {
             mode: Mode::Test,
             scope: "sandbox".to_owned(),
             idempotency_key: None,
+            replay: None,
         }
     }
 

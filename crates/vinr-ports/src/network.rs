@@ -77,9 +77,17 @@ pub enum NetworkError {
 #[async_trait]
 pub trait CardNetwork: Send + Sync + 'static {
     /// Authorizes (or verifies) a card.
-    async fn authorize(&self, request: AuthorizationRequest) -> Result<NetworkAnswer, NetworkError>;
+    async fn authorize(&self, request: AuthorizationRequest)
+    -> Result<NetworkAnswer, NetworkError>;
     /// Ends the 3-D Secure challenge of an attempt.
-    async fn complete_challenge(&self, attempt: &AttemptId, passed: bool) -> Result<NetworkAnswer, NetworkError>;
+    async fn complete_challenge(
+        &self,
+        attempt: &AttemptId,
+        passed: bool,
+    ) -> Result<NetworkAnswer, NetworkError>;
     /// The last answer for an attempt, if the network saw it.
-    async fn attempt_result(&self, attempt: &AttemptId) -> Result<Option<NetworkAnswer>, NetworkError>;
+    async fn attempt_result(
+        &self,
+        attempt: &AttemptId,
+    ) -> Result<Option<NetworkAnswer>, NetworkError>;
 }

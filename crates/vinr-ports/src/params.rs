@@ -58,22 +58,42 @@ pub struct CreateCustomer {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCustomer {
     /// New email; `Some(None)` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Option<Option<String>>,
     /// New name; `Some(None)` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<Option<String>>,
     /// New phone; `Some(None)` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phone: Option<Option<String>>,
     /// New address; `Some(None)` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address: Option<Option<Address>>,
     /// Metadata merged key by key; a key set to `""` is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
     /// The default method; `Some(None)` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_method_id: Option<Option<PaymentMethodId>>,
 }
 
@@ -301,7 +321,11 @@ pub struct CardEntry {
 
 impl CardEntry {
     /// A card entry with an expiry and CVC, the way a test would type it.
-    pub fn new(number: impl Into<String>, expiry: impl Into<String>, cvc: impl Into<String>) -> Self {
+    pub fn new(
+        number: impl Into<String>,
+        expiry: impl Into<String>,
+        cvc: impl Into<String>,
+    ) -> Self {
         Self {
             number: number.into(),
             expiry: expiry.into(),

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vinr_domain::customer::Customer;
 use vinr_domain::event::EventType;
-use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId};
+use vinr_domain::ids::{
+    CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
+};
 use vinr_domain::method::{Fingerprint, SealedCard, StoredMethod};
 use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
@@ -231,7 +233,11 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError>;
     /// One method, in any state.
-    async fn method(&self, mode: Mode, id: &PaymentMethodId) -> Result<Option<StoredMethod>, StoreError>;
+    async fn method(
+        &self,
+        mode: Mode,
+        id: &PaymentMethodId,
+    ) -> Result<Option<StoredMethod>, StoreError>;
     /// The methods attached to a customer.
     async fn customer_methods(
         &self,
@@ -253,7 +259,11 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest<PaymentMethodId>,
     ) -> Result<Page<StoredMethod>, StoreError>;
     /// One payment.
-    async fn payment(&self, mode: Mode, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError>;
+    async fn payment(
+        &self,
+        mode: Mode,
+        id: &PaymentId,
+    ) -> Result<Option<PaymentRecord>, StoreError>;
     /// Payments, optionally of one customer and in one status.
     async fn payments(
         &self,
@@ -264,11 +274,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<PaymentRecord>, StoreError>;
     /// Payments of any mode in `processing` and created before `before` (for the recovery
     /// sweep), oldest first.
-    async fn stuck_payments(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<PaymentRecord>, StoreError>;
+    async fn stuck_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
     /// One setup.
     async fn setup(&self, mode: Mode, id: &SetupId) -> Result<Option<SetupRecord>, StoreError>;
     /// One webhook endpoint.
-    async fn endpoint(&self, mode: Mode, id: &WebhookEndpointId) -> Result<Option<EndpointRecord>, StoreError>;
+    async fn endpoint(
+        &self,
+        mode: Mode,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<EndpointRecord>, StoreError>;
     /// Webhook endpoints.
     async fn endpoints(
         &self,
@@ -285,13 +303,21 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError>;
     /// The record of an idempotency key.
-    async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Commits a write set atomically, checking every guard.
     async fn commit(&self, writes: WriteSet) -> Result<(), StoreError>;
     /// Up to `limit` sealed cards of any mode (in methods of any state, and pending cards of
     /// payments and setups) sealed under a key other than `key_id`: the work list of a vault
     /// key rotation.
-    async fn cards_sealed_with_other_keys(&self, key_id: &str, limit: usize) -> Result<Vec<SealedCardRef>, StoreError>;
+    async fn cards_sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedCardRef>, StoreError>;
     /// Replaces the sealed card of `owner` by `resealed` if the owner still holds exactly
     /// `current`; returns whether it did. Re-encryption is not a change of the object: its
     /// `version` stays, and no event is written.

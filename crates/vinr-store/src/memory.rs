@@ -43,6 +43,7 @@ use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
 use vinr_domain::webhook::EndpointRecord;
 use vinr_ports::Mode;
+use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
 use vinr_ports::event::Event;
 use vinr_ports::store::{
     CardOwner, IdempotencyRecord, Page, PageRequest, SealedCardRef, Store, StoreError, Write, WriteSet,
@@ -115,6 +116,8 @@ struct State {
     endpoints: Table<EndpointRecord>,
     idempotency: Table<IdempotencyRecord>,
     events: HashMap<EventId, Row<Event>>,
+    /// API keys, oldest first.
+    keys: Vec<ApiKeyRecord>,
     /// How many of the next commits to fail (test support).
     fail_next: usize,
     /// How many commits succeeded.
@@ -718,6 +721,37 @@ impl Store for MemoryStore {
         let n = state.idempotency.rows.len();
         state.idempotency.rows.retain(|_, r| r.value.created >= before);
         Ok((n - state.idempotency.rows.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.keys.iter().any(|k| k.id == key.id || k.hash == key.hash) {
+            return Err(StoreError::Conflict);
+        }
+        state.keys.push(key);
+        Ok(())
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.lock().keys.iter().find(|k| k.hash == hash).cloned())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.keys.iter_mut().find(|k| k.id == id && k.revoked.is_none()) {
+            Some(k) => {
+                k.revoked = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

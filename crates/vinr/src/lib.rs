@@ -332,6 +332,7 @@ impl VinrBuilder {
                 mode,
                 scope: format!("in-process-{mode:?}"),
                 idempotency_key: None,
+                replay: None,
             },
             clock: manual,
             network: sandbox,

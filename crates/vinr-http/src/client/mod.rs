@@ -1,0 +1,1 @@
+//! The HTTP client (being written).

@@ -1,0 +1,127 @@
+//! The HTTP server: the JSON API, the hosted card pages, and the operational endpoints, as one
+//! axum [`Router`] over an [`Engine`].
+//!
+//! ```no_run
+//! # async fn run(state: vinr_http::server::AppState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let app = vinr_http::server::router(state);
+//! vinr_http::server::serve(listener, app, std::future::pending()).await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `api`: the `/v1` JSON handlers, one module per resource.
+//! - `hosted`: the `/hosted` HTML pages (card forms, 3-D Secure challenge), with CSRF.
+//! - `auth`: bearer API keys, hashed, compared in constant time.
+//! - `error`: the one place where `vinr_ports::Error` becomes a status and a body.
+//! - `extract`: JSON bodies and queries that refuse unknown fields, malformed JSON and bodies
+//!   over 64 KiB with the contract's codes.
+//! - `idempotency`: the `Idempotency-Key` header in, `Idempotent-Replayed` out.
+//! - `observe`: request ids and one log line per request; `metrics`: Prometheus text.
+//! - `openapi`: the OpenAPI 3.1 document of every `/v1` route.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use vinr_engine::Engine;
+use vinr_ports::keys::ApiKeyStore;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod hosted;
+pub mod idempotency;
+pub mod metrics;
+pub mod observe;
+pub mod openapi;
+
+/// The largest request body accepted: 64 KiB (`body_too_large` beyond).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Settings of the server.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The public base URL (`https://pay.example.com`); hosted pages and their cookies follow
+    /// it (cookies are `Secure` only when it is https).
+    pub public_url: String,
+    /// The key that signs the hosted pages' CSRF tokens.
+    pub csrf_key: [u8; 32],
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    engine: Engine,
+    keys: Arc<dyn ApiKeyStore>,
+    config: ServerConfig,
+    metrics: metrics::Metrics,
+}
+
+impl AppState {
+    /// The state of a server over `engine`, authenticating with `keys`.
+    pub fn new(engine: Engine, keys: Arc<dyn ApiKeyStore>, config: ServerConfig) -> Self {
+        Self {
+            inner: Arc::new(StateInner {
+                engine,
+                keys,
+                config,
+                metrics: metrics::Metrics::default(),
+            }),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The API keys.
+    pub fn keys(&self) -> &Arc<dyn ApiKeyStore> {
+        &self.inner.keys
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// The whole application: `/v1` API, `/hosted` pages, `/healthz`, `/readyz`, `/metrics` and
+/// `/v1/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(hosted::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::middleware))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
