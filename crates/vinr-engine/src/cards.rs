@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use vinr_domain::card::{CardNumberError, Cvc, Expiry, Funding, Pan};
-use vinr_domain::error::{CardErrorCode, CardFailure, InvalidRequestCode};
+use vinr_domain::error::{CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode};
 use vinr_domain::method::{CardSummary, PendingCard};
 use vinr_domain::testcards;
 use vinr_ports::{Error, Mode};
@@ -20,11 +20,22 @@ pub(crate) struct CheckedCard {
 
 /// Why a typed card goes no further.
 pub(crate) enum CardProblem {
-    /// A failed card attempt (`incorrect_number`, `expired_card`): recorded as `lastError`.
-    Failed(CardFailure),
-    /// Input to correct that is not a card attempt (malformed expiry, not a test card):
+    /// A failed card attempt (`incorrect_number`, `incorrect_cvc`, `expired_card`, a card the
+    /// mode does not take): recorded as `lastError`, with a hint for the buyer if any.
+    Failed(CardFailure, Option<&'static str>),
+    /// Form input to correct that is not a card attempt (an expiry that is not a date):
     /// nothing is recorded.
     Invalid(Error),
+}
+
+impl CardProblem {
+    /// What the buyer reads above the form.
+    pub(crate) fn buyer_message(failure: CardFailure, hint: Option<&'static str>) -> String {
+        match hint {
+            Some(h) => format!("{} {h}", failure.message()),
+            None => failure.message().to_owned(),
+        }
+    }
 }
 
 /// Checks the number against the mode: sandbox takes test cards only, live refuses them.
@@ -64,26 +75,32 @@ pub(crate) fn check_typed_card(
     cvc: &str,
     today: NaiveDate,
 ) -> Result<CheckedCard, CardProblem> {
-    let pan = parse_pan(number).map_err(CardProblem::Failed)?;
+    let pan = parse_pan(number).map_err(|f| CardProblem::Failed(f, None))?;
     let expiry = Expiry::parse_mm_yy(expiry).map_err(|_| {
         CardProblem::Invalid(Error::invalid(
             InvalidRequestCode::ParameterInvalid,
             "expiry",
-            "enter the expiry date as MM/YY",
+            "Enter the expiry date as MM/YY.",
         ))
     })?;
-    let cvc = Cvc::parse(cvc).map_err(|_| {
-        CardProblem::Invalid(Error::invalid(
-            InvalidRequestCode::ParameterInvalid,
-            "cvc",
-            "enter the 3 or 4 digit security code",
-        ))
+    let cvc = Cvc::parse(cvc)
+        .map_err(|_| CardProblem::Failed(CardFailure::of(CardErrorCode::IncorrectCvc), None))?;
+    // A card the mode does not take is a declined attempt, as a network would decline it.
+    let funding = check_mode(mode, &pan).map_err(|_| {
+        let hint = match mode {
+            Mode::Test => "Sandbox mode accepts only the sandbox test cards.",
+            Mode::Live => "Test cards cannot be used in live mode.",
+        };
+        CardProblem::Failed(
+            CardFailure::declined(DeclineCode::GenericDecline),
+            Some(hint),
+        )
     })?;
-    let funding = check_mode(mode, &pan).map_err(CardProblem::Invalid)?;
     if expiry.is_expired(today) {
-        return Err(CardProblem::Failed(CardFailure::of(
-            CardErrorCode::ExpiredCard,
-        )));
+        return Err(CardProblem::Failed(
+            CardFailure::of(CardErrorCode::ExpiredCard),
+            None,
+        ));
     }
     Ok(CheckedCard {
         pan,

@@ -514,11 +514,12 @@ impl Engine {
                     message: e.to_string(),
                 });
             }
-            Err(CardProblem::Failed(f)) => {
-                let next = self
-                    .commit_payment(&record, PaymentInput::CardRefused(f), WriteSet::default())
+            Err(CardProblem::Failed(f, hint)) => {
+                self.commit_payment(&record, PaymentInput::CardRefused(f), WriteSet::default())
                     .await?;
-                return Ok(Self::payment_outcome(&next));
+                return Ok(HostedOutcome::Retry {
+                    message: CardProblem::buyer_message(f, hint),
+                });
             }
         };
         let pending = self.vault_card(&card)?;

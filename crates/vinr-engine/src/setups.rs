@@ -209,7 +209,9 @@ impl Engine {
                     message: e.to_string(),
                 });
             }
-            Err(CardProblem::Failed(f)) => return self.setup_card_failed(&record, f).await,
+            Err(CardProblem::Failed(f, hint)) => {
+                return self.setup_card_failed(&record, f, hint).await;
+            }
         };
         let pending = self.vault_card(&card)?;
         let answer = self
@@ -255,10 +257,14 @@ impl Engine {
                     url: self.hosted_url(&format!("authenticate/{id}")),
                 })
             }
-            NetworkAnswer::Declined(f) => self.setup_card_failed(&record, f).await,
+            NetworkAnswer::Declined(f) => self.setup_card_failed(&record, f, None).await,
             NetworkAnswer::AuthenticationFailed => {
-                self.setup_card_failed(&record, CardFailure::declined(DeclineCode::GenericDecline))
-                    .await
+                self.setup_card_failed(
+                    &record,
+                    CardFailure::declined(DeclineCode::GenericDecline),
+                    None,
+                )
+                .await
             }
         }
     }
@@ -267,11 +273,12 @@ impl Engine {
         &self,
         record: &SetupRecord,
         failure: CardFailure,
+        hint: Option<&'static str>,
     ) -> Result<HostedOutcome, EngineError> {
         self.commit_setup(record, SetupInput::CardFailed(failure), WriteSet::default())
             .await?;
         Ok(HostedOutcome::Retry {
-            message: failure.message().to_owned(),
+            message: CardProblem::buyer_message(failure, hint),
         })
     }
 

@@ -248,9 +248,10 @@ pub async fn a_number_failing_luhn_is_an_incorrect_number_attempt(vinr: &Vinr) {
     assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
 
-/// A Luhn-valid number outside the test table (4111…) is input to correct, not an attempt:
-/// the form again, and the setup does not change at all.
-pub async fn a_luhn_valid_card_outside_the_test_table_changes_nothing(vinr: &Vinr) {
+/// A Luhn-valid number outside the test table (4111…) is a declined attempt in sandbox, as a
+/// network would decline it: the form again with a hint, `lastError` set, one `setup.failed`,
+/// nothing attached.
+pub async fn a_luhn_valid_card_outside_the_test_table_is_a_declined_attempt(vinr: &Vinr) {
     let ada = create_ada(vinr).await;
     let setup = vinr
         .customers()
@@ -262,21 +263,49 @@ pub async fn a_luhn_valid_card_outside_the_test_table_changes_nothing(vinr: &Vin
         .submit_setup_card(&setup.id, card("4111 1111 1111 1111"))
         .await
         .expect("submit");
+    match &outcome {
+        HostedOutcome::Retry { message } => assert!(message.contains("test card"), "{message}"),
+        other => panic!("expected the form again, got {other:?}"),
+    }
+    let open = vinr.setups().retrieve(&setup.id).await.expect("retrieve");
+    assert_eq!(open.status, SetupStatus::RequiresPaymentMethod);
+    let last = open.last_error.expect("lastError set");
+    assert_eq!(last.code, vinr::LastErrorCode::CardDeclined);
+    assert_eq!(
+        events_about(vinr, "setup.failed", setup.id.as_str())
+            .await
+            .len(),
+        1
+    );
+    assert!(methods_of(vinr, &ada.id).await.is_empty());
+}
+
+/// An expiry that is not a date is form input to correct, not a card attempt: nothing changes.
+pub async fn a_malformed_expiry_changes_nothing(vinr: &Vinr) {
+    let ada = create_ada(vinr).await;
+    let setup = vinr
+        .customers()
+        .setup_method(&ada.id, RETURN_URL)
+        .await
+        .expect("setup");
+    let outcome = vinr
+        .hosted()
+        .submit_setup_card(&setup.id, CardEntry::new(VISA, "13/99", "987"))
+        .await
+        .expect("submit");
     assert!(
         matches!(outcome, HostedOutcome::Retry { .. }),
         "{outcome:?}"
     );
     assert_eq!(
         vinr.setups().retrieve(&setup.id).await.expect("retrieve"),
-        setup,
-        "no state change"
+        setup
     );
     assert!(
         events_about(vinr, "setup.failed", setup.id.as_str())
             .await
             .is_empty()
     );
-    assert!(methods_of(vinr, &ada.id).await.is_empty());
 }
 
 /// A past expiry typed on the page is `expired_card`.
