@@ -14,7 +14,8 @@
 //! - [`ids`]: [`ids::OsRandomIds`], the [`IdGenerator`] that draws from the OS generator.
 //! - `contract` (feature `contract`): the store contract suite that every store adapter
 //!   (memory, SQLite, PostgreSQL) runs unchanged, and the `store_contract_tests!` macro that
-//!   makes one test per check of it.
+//!   makes one test per check of it; `contract::keys` and `api_key_store_contract_tests!` do
+//!   the same for the `ApiKeyStore` port.
 //!
 //! # Architecture invariant
 //! Nothing here decides anything: a store keeps what the engine commits and answers the reads

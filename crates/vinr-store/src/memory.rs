@@ -43,10 +43,11 @@ use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
 use vinr_domain::webhook::EndpointRecord;
 use vinr_ports::Mode;
-use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
 use vinr_ports::event::Event;
+use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
 use vinr_ports::store::{
-    CardOwner, IdempotencyRecord, Page, PageRequest, SealedCardRef, Store, StoreError, Write, WriteSet,
+    CardOwner, IdempotencyRecord, Page, PageRequest, SealedCardRef, Store, StoreError, Write,
+    WriteSet,
 };
 
 /// The in-memory store.
@@ -116,7 +117,7 @@ struct State {
     endpoints: Table<EndpointRecord>,
     idempotency: Table<IdempotencyRecord>,
     events: HashMap<EventId, Row<Event>>,
-    /// API keys, oldest first.
+    /// API keys, in insertion order.
     keys: Vec<ApiKeyRecord>,
     /// How many of the next commits to fail (test support).
     fail_next: usize,
@@ -304,7 +305,9 @@ fn page<'a, T: Listed + 'a>(
     keep: impl Fn(&T) -> bool,
     request: &PageRequest<T::Id>,
 ) -> Result<Page<T>, StoreError> {
-    let in_mode: Vec<&Row<T>> = rows.filter(|row| row.value.livemode() == mode.livemode()).collect();
+    let in_mode: Vec<&Row<T>> = rows
+        .filter(|row| row.value.livemode() == mode.livemode())
+        .collect();
     // The cursor is a position in the list's order; the object it names need not pass `keep`
     // any more (a method detached between two pages still works as a cursor).
     let after = match &request.starting_after {
@@ -656,7 +659,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn cards_sealed_with_other_keys(&self, key_id: &str, limit: usize) -> Result<Vec<SealedCardRef>, StoreError> {
+    async fn cards_sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedCardRef>, StoreError> {
         let state = self.lock();
         let methods = state
             .methods
@@ -719,7 +726,10 @@ impl Store for MemoryStore {
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let n = state.idempotency.rows.len();
-        state.idempotency.rows.retain(|_, r| r.value.created >= before);
+        state
+            .idempotency
+            .rows
+            .retain(|_, r| r.value.created >= before);
         Ok((n - state.idempotency.rows.len()) as u64)
     }
 }
@@ -728,7 +738,11 @@ impl Store for MemoryStore {
 impl ApiKeyStore for MemoryStore {
     async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if state.keys.iter().any(|k| k.id == key.id || k.hash == key.hash) {
+        if state
+            .keys
+            .iter()
+            .any(|k| k.id == key.id || k.hash == key.hash)
+        {
             return Err(StoreError::Conflict);
         }
         state.keys.push(key);
@@ -740,12 +754,19 @@ impl ApiKeyStore for MemoryStore {
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        Ok(self.lock().keys.clone())
+        let mut keys = self.lock().keys.clone();
+        // Oldest first; a stable sort keeps keys created at one time in insertion order.
+        keys.sort_by_key(|k| k.created);
+        Ok(keys)
     }
 
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        match state.keys.iter_mut().find(|k| k.id == id && k.revoked.is_none()) {
+        match state
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id && k.revoked.is_none())
+        {
             Some(k) => {
                 k.revoked = Some(at);
                 Ok(true)

@@ -341,6 +341,19 @@ fn pending_card(n: u32, fingerprint: &str) -> PendingCard {
     }
 }
 
+/// A sealed card under `key_id`, distinct for each `n` (fake ciphertext: the store never opens
+/// it).
+pub(super) fn sealed(n: u32, key_id: &str) -> SealedCard {
+    let b = n.to_be_bytes();
+    SealedCard {
+        key_id: key_id.to_owned(),
+        nonce: b.iter().copied().chain(0..8u8).collect(),
+        ciphertext: (0..32u8)
+            .map(|i| i.wrapping_mul(29) ^ b[usize::from(i % 4)])
+            .collect(),
+    }
+}
+
 /// The idempotency record finished with `body` as its outcome, at version + 1.
 pub(super) fn idempotency_done(record: &IdempotencyRecord, body: &str) -> IdempotencyRecord {
     let mut next = record.clone();

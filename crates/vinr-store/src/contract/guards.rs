@@ -24,19 +24,19 @@ fn place<T>(at_front: bool, writes: &mut Vec<T>, write: T) {
 }
 
 /// One stored object of every kind, and their next versions.
-struct World {
-    mode: Mode,
-    customer: Customer,
-    method: StoredMethod,
-    payment: PaymentRecord,
-    setup: SetupRecord,
-    endpoint: EndpointRecord,
-    record: IdempotencyRecord,
-    event: Event,
+pub(super) struct World {
+    pub(super) mode: Mode,
+    pub(super) customer: Customer,
+    pub(super) method: StoredMethod,
+    pub(super) payment: PaymentRecord,
+    pub(super) setup: SetupRecord,
+    pub(super) endpoint: EndpointRecord,
+    pub(super) record: IdempotencyRecord,
+    pub(super) event: Event,
 }
 
 impl World {
-    fn new(fx: &Fx, mode: Mode) -> Self {
+    pub(super) fn new(fx: &Fx, mode: Mode) -> Self {
         let customer = fx.customer(mode);
         let method = fx.method(mode, Some(&customer.id), "fp-world");
         let payment = fx.payment(mode, Some(&customer.id), PaymentStatus::Processing);
@@ -61,7 +61,7 @@ impl World {
     }
 
     /// Inserts everything.
-    async fn store(&self, store: &dyn Store) {
+    pub(super) async fn store(&self, store: &dyn Store) {
         let writes = WriteSet {
             customers: vec![Write::Insert(self.customer.clone())],
             methods: vec![Write::Insert(self.method.clone())],
@@ -74,7 +74,7 @@ impl World {
         commit_ok(store, writes, "storing the initial objects").await;
     }
 
-    fn next_customer(&self) -> Customer {
+    pub(super) fn next_customer(&self) -> Customer {
         let changes = CustomerChanges {
             name: Some(Some("Grace Hopper".to_owned())),
             ..CustomerChanges::default()
@@ -82,11 +82,11 @@ impl World {
         self.customer.updated(changes).unwrap()
     }
 
-    fn next_method(&self) -> StoredMethod {
+    pub(super) fn next_method(&self) -> StoredMethod {
         self.method.detached().unwrap()
     }
 
-    fn next_payment(&self) -> PaymentRecord {
+    pub(super) fn next_payment(&self) -> PaymentRecord {
         let now = self.payment.payment.created;
         self.payment
             .apply(PaymentInput::Approved { method: None }, now)
@@ -94,14 +94,14 @@ impl World {
             .record
     }
 
-    fn next_setup(&self) -> SetupRecord {
+    pub(super) fn next_setup(&self) -> SetupRecord {
         self.setup
             .apply(SetupInput::Cancel, self.setup.setup.created)
             .unwrap()
             .record
     }
 
-    fn next_endpoint(&self) -> EndpointRecord {
+    pub(super) fn next_endpoint(&self) -> EndpointRecord {
         let secret = WebhookSecret::from_entropy(&entropy(900), &entropy(901));
         self.endpoint.rotated(
             secret,
@@ -110,12 +110,12 @@ impl World {
         )
     }
 
-    fn next_record(&self) -> IdempotencyRecord {
+    pub(super) fn next_record(&self) -> IdempotencyRecord {
         idempotency_done(&self.record, "{\"ok\":true}")
     }
 
     /// A valid update of every object.
-    fn updates(&self) -> WriteSet {
+    pub(super) fn updates(&self) -> WriteSet {
         WriteSet {
             customers: vec![update(self.customer.version, self.next_customer())],
             methods: vec![update(self.method.method.version, self.next_method())],
@@ -128,9 +128,14 @@ impl World {
     }
 
     /// Asserts every object is exactly as first stored.
-    async fn assert_untouched(&self, store: &dyn Store, what: &str) {
-        let mode = self.mode;
+    pub(super) async fn assert_untouched(&self, store: &dyn Store, what: &str) {
         let m = format!("{what}: nothing of a refused write set may be applied");
+        self.assert_as_stored(store, &m).await;
+    }
+
+    /// Asserts every object is exactly as first stored, failing with the message `m`.
+    pub(super) async fn assert_as_stored(&self, store: &dyn Store, m: &str) {
+        let mode = self.mode;
         assert_eq!(
             store
                 .customer(mode, &self.customer.id)
@@ -185,7 +190,7 @@ impl World {
     }
 
     /// Asserts every object is at its next version.
-    async fn assert_updated(&self, store: &dyn Store, what: &str) {
+    pub(super) async fn assert_updated(&self, store: &dyn Store, what: &str) {
         let mode = self.mode;
         assert_eq!(
             store.customer(mode, &self.customer.id).await.unwrap(),
@@ -221,19 +226,19 @@ impl World {
 }
 
 /// New objects of every kind, not yet stored.
-struct Fresh {
-    mode: Mode,
-    customers: Vec<Customer>,
-    method: StoredMethod,
-    payment: PaymentRecord,
-    setup: SetupRecord,
-    endpoint: EndpointRecord,
-    record: IdempotencyRecord,
-    events: Vec<Event>,
+pub(super) struct Fresh {
+    pub(super) mode: Mode,
+    pub(super) customers: Vec<Customer>,
+    pub(super) method: StoredMethod,
+    pub(super) payment: PaymentRecord,
+    pub(super) setup: SetupRecord,
+    pub(super) endpoint: EndpointRecord,
+    pub(super) record: IdempotencyRecord,
+    pub(super) events: Vec<Event>,
 }
 
 impl Fresh {
-    fn new(fx: &Fx, world: &World) -> Self {
+    pub(super) fn new(fx: &Fx, world: &World) -> Self {
         let mode = world.mode;
         let customers = vec![fx.customer(mode), fx.customer(mode), fx.customer(mode)];
         let method = fx.method(mode, Some(&customers[0].id), "fp-fresh");
@@ -271,7 +276,7 @@ impl Fresh {
     }
 
     /// Inserts of everything.
-    fn inserts(&self) -> WriteSet {
+    pub(super) fn inserts(&self) -> WriteSet {
         WriteSet {
             customers: self.customers.iter().cloned().map(Write::Insert).collect(),
             methods: vec![Write::Insert(self.method.clone())],
@@ -284,7 +289,7 @@ impl Fresh {
     }
 
     /// Asserts none of it is stored.
-    async fn assert_absent(&self, store: &dyn Store, what: &str) {
+    pub(super) async fn assert_absent(&self, store: &dyn Store, what: &str) {
         let mode = self.mode;
         let m = format!("{what}: nothing of a refused write set may be applied");
         for c in &self.customers {
@@ -323,7 +328,7 @@ impl Fresh {
     }
 
     /// Asserts all of it is stored as written.
-    async fn assert_present(&self, store: &dyn Store, what: &str) {
+    pub(super) async fn assert_present(&self, store: &dyn Store, what: &str) {
         let mode = self.mode;
         for c in &self.customers {
             assert_eq!(

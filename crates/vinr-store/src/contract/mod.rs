@@ -43,24 +43,47 @@
 //! - [`email_filter_is_case_insensitive_and_exact`], [`method_lists_see_attached_methods_only`],
 //!   [`payments_filter_by_customer_and_status`],
 //!   [`stuck_payments_are_processing_and_old_oldest_first`], [`events_filter_by_type`]: the
-//!   filters.
+//!   filters;
+//! - [`check_at_the_version_read_passes_and_writes_nothing`],
+//!   [`stale_or_absent_check_conflicts_and_applies_nothing`],
+//!   [`check_sees_the_earlier_writes_of_its_write_set`]: `Write::Check`, the guard on an object
+//!   a command used without changing it;
+//! - [`cards_sealed_with_other_keys_lists_every_card_under_another_key`],
+//!   [`replace_sealed_card_replaces_only_the_card_read`],
+//!   [`rotation_drains_the_work_list_in_batches`]: vault key rotation;
+//! - [`purge_idempotency_forgets_records_created_before`]: the idempotency purge.
+//!
+//! # The API key store
+//! [`keys`] holds the suite of the [`ApiKeyStore`] port, with its own macro,
+//! [`api_key_store_contract_tests!`](crate::api_key_store_contract_tests), and its own
+//! [`keys::run_all`]: a store adapter that also keeps API keys runs both.
 //!
 //! [`Store`]: vinr_ports::store::Store
 //! [`WriteSet`]: vinr_ports::store::WriteSet
+//! [`ApiKeyStore`]: vinr_ports::keys::ApiKeyStore
 
 // The suite is test-support code: a violated contract must fail the calling test with a
 // message, and panicking (`assert!`, `unwrap`, `expect`, `panic!`) is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod check_writes;
 mod fixtures;
 mod guards;
+pub mod keys;
 mod lists;
 mod objects;
+mod purge;
+mod rotation;
 
 use std::future::Future;
 
 use vinr_ports::store::Store;
 
+pub use check_writes::{
+    check_at_the_version_read_passes_and_writes_nothing,
+    check_sees_the_earlier_writes_of_its_write_set,
+    stale_or_absent_check_conflicts_and_applies_nothing,
+};
 pub use guards::{
     commit_is_atomic, idempotency_keys_are_unique_per_scope, insert_of_an_existing_key_conflicts,
     stale_delete_conflicts, stale_update_conflicts_and_applies_nothing,
@@ -73,6 +96,11 @@ pub use lists::{
     stuck_payments_are_processing_and_old_oldest_first, unknown_cursor_is_rejected,
 };
 pub use objects::{insert_and_read_back_every_kind, modes_are_isolated, update_and_delete_apply};
+pub use purge::purge_idempotency_forgets_records_created_before;
+pub use rotation::{
+    cards_sealed_with_other_keys_lists_every_card_under_another_key,
+    replace_sealed_card_replaces_only_the_card_read, rotation_drains_the_work_list_in_batches,
+};
 
 /// Runs every check of the suite in turn, each on a fresh store from `make`.
 ///
@@ -122,6 +150,13 @@ macro_rules! store_contract_tests {
             payments_filter_by_customer_and_status,
             stuck_payments_are_processing_and_old_oldest_first,
             events_filter_by_type,
+            check_at_the_version_read_passes_and_writes_nothing,
+            stale_or_absent_check_conflicts_and_applies_nothing,
+            check_sees_the_earlier_writes_of_its_write_set,
+            cards_sealed_with_other_keys_lists_every_card_under_another_key,
+            replace_sealed_card_replaces_only_the_card_read,
+            rotation_drains_the_work_list_in_batches,
+            purge_idempotency_forgets_records_created_before,
         );
     };
     (@tests $make:expr; $($check:ident,)+) => {

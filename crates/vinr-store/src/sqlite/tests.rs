@@ -1,0 +1,233 @@
+//! Unit tests of what the contract suites cannot see: the query plans (every list is an index
+//! range scan, every API key query uses its index), the migrations and the options.
+
+use super::*;
+
+/// A fresh, unique database path under the system's temporary directory.
+fn temp_db(name: &str) -> PathBuf {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir()
+        .join("vinr-sqlite-tests")
+        .join(format!("{}-unit-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("vinr.db")
+}
+
+/// Removes the directory of a database made by [`temp_db`].
+fn remove(db: &Path) {
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+/// The plan SQLite picks for `sql` (parameters bound to NULL), one detail line per step.
+fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let n = stmt.parameter_count();
+    stmt.query_map(rusqlite::params_from_iter(vec![Value::Null; n]), |row| {
+        row.get::<_, String>(3)
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Asserts `sql` is one search of `index` in `table`: no table scan, no sort.
+fn assert_search(conn: &Connection, sql: &str, table: &str, index: &str) {
+    let steps = plan(conn, sql);
+    let want = format!("SEARCH {table} USING INDEX {index} (");
+    assert!(
+        steps.len() == 1 && steps[0].starts_with(&want),
+        "{sql}\n  should be a range scan of {index}, but the plan is {steps:?}"
+    );
+}
+
+/// The index each list's page query scans.
+fn index_of(q: ListQuery) -> &'static str {
+    match q {
+        ListQuery::Customers => "customers_by_created",
+        ListQuery::CustomersByEmail => "customers_by_email",
+        ListQuery::CustomerMethods => "methods_by_customer",
+        ListQuery::MethodByFingerprint => "methods_by_fingerprint",
+        ListQuery::AttachedMethods => "methods_by_state",
+        ListQuery::Payments => "payments_by_created",
+        ListQuery::PaymentsOfCustomer => "payments_by_customer",
+        ListQuery::PaymentsInStatus => "payments_by_status",
+        ListQuery::PaymentsOfCustomerInStatus => "payments_by_customer_status",
+        ListQuery::Endpoints => "endpoints_by_created",
+        ListQuery::Events => "events_by_created",
+        ListQuery::EventsOfKind => "events_by_kind",
+    }
+}
+
+#[test]
+fn every_list_is_an_index_range_scan() {
+    let path = temp_db("plans");
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    for q in ListQuery::ALL {
+        let table = q.table();
+        assert_search(&conn, &q.sql(false), table, index_of(q));
+        // `method_by_fingerprint` takes no cursor; every other list pages on one.
+        if q != ListQuery::MethodByFingerprint {
+            assert_search(&conn, &q.sql(true), table, index_of(q));
+        }
+        assert_search(
+            &conn,
+            &q.cursor_sql(),
+            table,
+            &format!("sqlite_autoindex_{table}_1"),
+        );
+    }
+    assert_search(&conn, STUCK_PAYMENTS, "payments", "payments_processing");
+    for (table, index) in [
+        ("methods", "methods_by_card_key"),
+        ("payments", "payments_by_card_key"),
+        ("setups", "setups_by_card_key"),
+    ] {
+        for op in ["<", ">"] {
+            let sql = format!(
+                "SELECT body FROM {table} WHERE card_key_id {op} ? ORDER BY card_key_id LIMIT ?"
+            );
+            assert_search(&conn, &sql, table, index);
+        }
+    }
+    assert_search(
+        &conn,
+        "DELETE FROM idempotency WHERE created < ?1",
+        "idempotency",
+        "idempotency_by_created",
+    );
+    drop(conn);
+    store.close().unwrap();
+    remove(&path);
+}
+
+#[test]
+fn api_key_queries_use_their_indexes() {
+    let path = temp_db("key-plans");
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    // `id` is the primary key (autoindex 1), `hash` the UNIQUE column (autoindex 2).
+    assert_search(
+        &conn,
+        keys::BY_HASH,
+        "api_keys",
+        "sqlite_autoindex_api_keys_2",
+    );
+    assert_search(
+        &conn,
+        keys::REVOKE,
+        "api_keys",
+        "sqlite_autoindex_api_keys_1",
+    );
+    assert_eq!(
+        plan(&conn, keys::LIST),
+        vec!["SCAN api_keys USING INDEX api_keys_by_created".to_owned()],
+        "the list is one scan of its index, with no sort"
+    );
+    drop(conn);
+    store.close().unwrap();
+    remove(&path);
+}
+
+#[test]
+fn migrations_are_applied_once_and_a_newer_schema_is_refused() {
+    let path = temp_db("migrations");
+    SqliteStore::open(&path).unwrap().close().unwrap();
+    SqliteStore::open(&path).unwrap().close().unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let known: Vec<i64> = schema::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(versions, known);
+    // Versions only grow.
+    assert!(known.windows(2).all(|w| w[0] < w[1]));
+
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let refused = SqliteStore::open(&path);
+    assert!(
+        matches!(refused, Err(SqliteError::SchemaTooNew { found: 999, .. })),
+        "{refused:?}"
+    );
+    remove(&path);
+}
+
+#[test]
+fn options_are_checked_and_a_memory_database_is_refused() {
+    let path = temp_db("options");
+    let none = SqliteOptions {
+        readers: 0,
+        ..SqliteOptions::default()
+    };
+    assert!(matches!(
+        SqliteStore::open_with(&path, none),
+        Err(SqliteError::InvalidOptions(_))
+    ));
+    assert!(matches!(
+        SqliteStore::open(":memory:"),
+        Err(SqliteError::NotWal(_))
+    ));
+    assert_eq!(
+        SqliteOptions::default(),
+        SqliteOptions {
+            readers: 4,
+            max_batch: 256
+        }
+    );
+    remove(&path);
+}
+
+#[test]
+fn reader_connections_refuse_to_write() {
+    let path = temp_db("readers");
+    let store = SqliteStore::open(&path).unwrap();
+    let written = store.read(|conn| {
+        conn.execute("DELETE FROM customers", [])
+            .map_err(|e| writer::unavailable(&e))
+    });
+    assert!(written.is_err(), "{written:?}");
+    store.close().unwrap();
+    remove(&path);
+}
+
+#[test]
+fn the_guarded_statements_of_a_kind() {
+    let sql = kinds::KindSql::of::<IdempotencyRecord>();
+    assert_eq!(
+        sql.insert,
+        "INSERT INTO idempotency (scope, key, created, version, body) VALUES (?, ?, ?, ?, ?)"
+    );
+    assert_eq!(
+        sql.update,
+        "UPDATE idempotency SET created = ?, version = ?, body = ? \
+         WHERE scope = ? AND key = ? AND version = ?"
+    );
+    assert_eq!(
+        sql.delete,
+        "DELETE FROM idempotency WHERE scope = ? AND key = ? AND version = ?"
+    );
+    assert_eq!(
+        sql.check,
+        "SELECT 1 FROM idempotency WHERE scope = ? AND key = ? AND version = ?"
+    );
+}
+
+#[test]
+fn times_round_up_to_whole_seconds() {
+    let t = DateTime::from_timestamp(100, 0).unwrap();
+    assert_eq!(seconds_ceil(t), 100);
+    assert_eq!(seconds_ceil(t + chrono::Duration::nanoseconds(1)), 101);
+    assert_eq!(seconds_ceil(t - chrono::Duration::milliseconds(500)), 100);
+}
