@@ -156,10 +156,14 @@ pub fn parse_email(input: &str) -> Result<String, ValidationError> {
     if local.is_empty() || local.len() > 64 {
         return Err(bad("the part before @ must have 1 to 64 characters"));
     }
-    if local
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '"' | '[' | ']'))
-    {
+    if local.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '@' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '"' | '[' | ']'
+            )
+    }) {
         return Err(bad("the part before @ has a character not allowed"));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
@@ -209,7 +213,7 @@ pub fn parse_text(param: &str, value: &str, max_chars: usize) -> Result<String, 
 
 /// A postal address. `country` is an ISO 3166-1 alpha-2 code, stored upper-case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     /// First line (street, number).
     pub line1: Option<String>,
@@ -318,8 +322,12 @@ impl CustomerFields {
     ) -> Result<Self, ValidationError> {
         Ok(Self {
             email: email.as_deref().map(parse_email).transpose()?,
-            name: name.map(|n| parse_text("name", &n, NAME_MAX_CHARS)).transpose()?,
-            phone: phone.map(|p| parse_text("phone", &p, PHONE_MAX_CHARS)).transpose()?,
+            name: name
+                .map(|n| parse_text("name", &n, NAME_MAX_CHARS))
+                .transpose()?,
+            phone: phone
+                .map(|p| parse_text("phone", &p, PHONE_MAX_CHARS))
+                .transpose()?,
             address: address.map(Address::validated).transpose()?,
             metadata: Metadata::parse(metadata.unwrap_or_default())?,
         })
@@ -368,10 +376,14 @@ impl Customer {
             next.email = email.as_deref().map(parse_email).transpose()?;
         }
         if let Some(name) = changes.name {
-            next.name = name.map(|n| parse_text("name", &n, NAME_MAX_CHARS)).transpose()?;
+            next.name = name
+                .map(|n| parse_text("name", &n, NAME_MAX_CHARS))
+                .transpose()?;
         }
         if let Some(phone) = changes.phone {
-            next.phone = phone.map(|p| parse_text("phone", &p, PHONE_MAX_CHARS)).transpose()?;
+            next.phone = phone
+                .map(|p| parse_text("phone", &p, PHONE_MAX_CHARS))
+                .transpose()?;
         }
         if let Some(address) = changes.address {
             next.address = address.map(Address::validated).transpose()?;
@@ -432,16 +444,23 @@ mod tests {
     }
 
     fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn metadata_limits() {
-        let fifty: BTreeMap<String, String> = (0..50).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let fifty: BTreeMap<String, String> =
+            (0..50).map(|i| (format!("k{i}"), "v".to_owned())).collect();
         assert!(Metadata::parse(fifty.clone()).is_ok());
         let mut fifty_one = fifty.clone();
         fifty_one.insert("k50".to_owned(), "v".to_owned());
-        assert_eq!(Metadata::parse(fifty_one).unwrap_err().code, InvalidRequestCode::InvalidMetadata);
+        assert_eq!(
+            Metadata::parse(fifty_one).unwrap_err().code,
+            InvalidRequestCode::InvalidMetadata
+        );
         assert!(Metadata::parse(meta(&[(&"k".repeat(40), "v")])).is_ok());
         assert!(Metadata::parse(meta(&[(&"k".repeat(41), "v")])).is_err());
         assert!(Metadata::parse(meta(&[("k", &"v".repeat(500))])).is_ok());
@@ -456,7 +475,8 @@ mod tests {
         m.merge(meta(&[("a", ""), ("c", "3")])).unwrap();
         assert_eq!(m.as_map(), &meta(&[("b", "2"), ("c", "3")]));
         let before = m.clone();
-        let too_many: BTreeMap<String, String> = (0..49).map(|i| (format!("n{i}"), "v".to_owned())).collect();
+        let too_many: BTreeMap<String, String> =
+            (0..49).map(|i| (format!("n{i}"), "v".to_owned())).collect();
         assert!(m.merge(too_many).is_err());
         assert_eq!(m, before);
     }
@@ -464,7 +484,12 @@ mod tests {
     #[test]
     fn customer_update_bumps_version_and_clears_default() {
         let id = CustomerId::from_entropy(&[1; 24]);
-        let c = Customer::new(id, CustomerFields::default(), false, DateTime::<Utc>::UNIX_EPOCH);
+        let c = Customer::new(
+            id,
+            CustomerFields::default(),
+            false,
+            DateTime::<Utc>::UNIX_EPOCH,
+        );
         let pm = PaymentMethodId::from_entropy(&[2; 24]);
         let c2 = c
             .updated(CustomerChanges {
@@ -479,13 +504,21 @@ mod tests {
         assert_eq!(c3.default_method_id, None);
         assert_eq!(c3.version, 3);
         assert!(c3.without_method(&pm).is_none());
-        let bad = c3.updated(CustomerChanges { email: Some(Some("nope".into())), ..Default::default() });
+        let bad = c3.updated(CustomerChanges {
+            email: Some(Some("nope".into())),
+            ..Default::default()
+        });
         assert_eq!(bad.unwrap_err().code, InvalidRequestCode::InvalidEmail);
     }
 
     #[test]
     fn customer_serializes_as_the_contract_says() {
-        let c = Customer::new(CustomerId::from_entropy(&[1; 24]), CustomerFields::default(), false, DateTime::<Utc>::UNIX_EPOCH);
+        let c = Customer::new(
+            CustomerId::from_entropy(&[1; 24]),
+            CustomerFields::default(),
+            false,
+            DateTime::<Utc>::UNIX_EPOCH,
+        );
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["object"], "customer");
         assert_eq!(v["created"], 0);

@@ -176,9 +176,10 @@ impl CardFailure {
             (CardErrorCode::CardDeclined, Some(DeclineCode::InsufficientFunds)) => {
                 "Your card has insufficient funds."
             }
-            (CardErrorCode::CardDeclined, Some(DeclineCode::LostCard | DeclineCode::StolenCard)) => {
-                "Your card was declined."
-            }
+            (
+                CardErrorCode::CardDeclined,
+                Some(DeclineCode::LostCard | DeclineCode::StolenCard),
+            ) => "Your card was declined.",
             (CardErrorCode::CardDeclined, Some(DeclineCode::GenericDecline) | None) => {
                 "Your card was declined."
             }
@@ -254,7 +255,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     /// A validation error about one parameter.
-    pub fn new(code: InvalidRequestCode, param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        code: InvalidRequestCode,
+        param: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             param: Some(param.into()),
@@ -280,7 +285,10 @@ mod tests {
     fn codes_round_trip_through_their_wire_text() {
         for c in InvalidRequestCode::ALL {
             assert_eq!(InvalidRequestCode::from_wire(c.as_str()), Some(*c));
-            assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{}\"", c.as_str()));
+            assert_eq!(
+                serde_json::to_string(c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
         }
         for c in CardErrorCode::ALL {
             assert_eq!(CardErrorCode::from_wire(c.as_str()), Some(*c));

@@ -107,7 +107,8 @@ impl EventFilter {
         if items.iter().any(|i| i == "*") {
             return Ok(EventFilter::All);
         }
-        let mut types: Vec<EventType> = items.iter().map(|i| i.parse()).collect::<Result<_, _>>()?;
+        let mut types: Vec<EventType> =
+            items.iter().map(|i| i.parse()).collect::<Result<_, _>>()?;
         types.sort();
         types.dedup();
         Ok(EventFilter::Only(types))
@@ -148,7 +149,8 @@ mod tests {
     fn filters() {
         assert!(EventFilter::parse(&[]).is_err());
         assert!(EventFilter::parse(&["nope".to_owned()]).is_err());
-        let f = EventFilter::parse(&["setup.failed".to_owned(), "setup.failed".to_owned()]).unwrap();
+        let f =
+            EventFilter::parse(&["setup.failed".to_owned(), "setup.failed".to_owned()]).unwrap();
         assert_eq!(f.to_wire(), vec!["setup.failed".to_owned()]);
     }
 }

@@ -33,7 +33,6 @@ pub mod url;
 pub mod webhook;
 
 pub use error::{
-    CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode, LastError, LastErrorCode, ValidationError,
+    CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode, LastError, LastErrorCode,
+    ValidationError,
 };
-
-

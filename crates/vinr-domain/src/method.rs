@@ -48,7 +48,12 @@ pub struct SealedCard {
 
 impl fmt::Debug for SealedCard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedCard(key {}, {} bytes)", self.key_id, self.ciphertext.len())
+        write!(
+            f,
+            "SealedCard(key {}, {} bytes)",
+            self.key_id,
+            self.ciphertext.len()
+        )
     }
 }
 
@@ -243,9 +248,15 @@ impl StoredMethod {
     /// The method with a new expiry (and optionally new last four), as the network updater
     /// or a re-entered card gives it; `None` when nothing changes. A new expiry re-arms the
     /// expiry notice.
-    pub fn refreshed(&self, expiry: Expiry, last4: Option<&str>, authenticated: bool) -> Option<StoredMethod> {
+    pub fn refreshed(
+        &self,
+        expiry: Expiry,
+        last4: Option<&str>,
+        authenticated: bool,
+    ) -> Option<StoredMethod> {
         let last4_changes = last4.is_some_and(|l| l != self.method.last4);
-        let expiry_changes = self.method.exp_month != expiry.month() || self.method.exp_year != expiry.year();
+        let expiry_changes =
+            self.method.exp_month != expiry.month() || self.method.exp_year != expiry.year();
         let auth_changes = authenticated && !self.authenticated;
         if !last4_changes && !expiry_changes && !auth_changes {
             return None;
@@ -297,7 +308,11 @@ mod tests {
 
     fn pending(month: u32, year: i32) -> PendingCard {
         PendingCard {
-            sealed: SealedCard { key_id: "k1".into(), nonce: vec![0; 12], ciphertext: vec![1; 32] },
+            sealed: SealedCard {
+                key_id: "k1".into(),
+                nonce: vec![0; 12],
+                ciphertext: vec![1; 32],
+            },
             summary: CardSummary {
                 brand: Brand::Visa,
                 last4: "4242".into(),
@@ -337,9 +352,16 @@ mod tests {
     fn check_notice(exp: (u32, i32), today: (i32, u32, u32), due: bool) {
         let (m, _) = stored(exp.0, exp.1);
         let today = NaiveDate::from_ymd_opt(today.0, today.1, today.2).unwrap();
-        assert_eq!(m.expiry_notice_due(today, 30).is_some(), due, "{exp:?} on {today}");
+        assert_eq!(
+            m.expiry_notice_due(today, 30).is_some(),
+            due,
+            "{exp:?} on {today}"
+        );
         if let Some(n) = m.expiry_notice_due(today, 30) {
-            assert!(n.expiry_notice_due(today, 30).is_none(), "never twice for one expiry");
+            assert!(
+                n.expiry_notice_due(today, 30).is_none(),
+                "never twice for one expiry"
+            );
         }
     }
 
@@ -360,9 +382,15 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 12, 15).unwrap();
 
         let notified = m.expiry_notice_due(today, 30).unwrap();
-        let renewed = notified.refreshed(Expiry::new(1, 2027).unwrap(), None, false).unwrap();
+        let renewed = notified
+            .refreshed(Expiry::new(1, 2027).unwrap(), None, false)
+            .unwrap();
         let later = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
         assert!(renewed.expiry_notice_due(later, 30).is_some());
-        assert!(renewed.refreshed(Expiry::new(1, 2027).unwrap(), Some("4242"), false).is_none());
+        assert!(
+            renewed
+                .refreshed(Expiry::new(1, 2027).unwrap(), Some("4242"), false)
+                .is_none()
+        );
     }
 }

@@ -83,7 +83,9 @@ impl PaymentStatus {
     pub fn is_terminal(&self) -> bool {
         match self {
             PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Canceled => true,
-            PaymentStatus::RequiresPaymentMethod | PaymentStatus::RequiresAction | PaymentStatus::Processing => false,
+            PaymentStatus::RequiresPaymentMethod
+            | PaymentStatus::RequiresAction
+            | PaymentStatus::Processing => false,
         }
     }
 
@@ -330,7 +332,10 @@ pub struct Transition<R> {
 
 impl PaymentRecord {
     /// Creates a payment: `processing` with a method, `requires_payment_method` without.
-    pub fn create(new: NewPayment, now: DateTime<Utc>) -> Result<Transition<PaymentRecord>, TransitionError> {
+    pub fn create(
+        new: NewPayment,
+        now: DateTime<Utc>,
+    ) -> Result<Transition<PaymentRecord>, TransitionError> {
         let (status, attempt, card_source) = match &new.payment_method_id {
             Some(_) => (PaymentStatus::Processing, 1, Some(CardSource::Given)),
             None if new.off_session => return Err(TransitionError::MethodRequired),
@@ -393,7 +398,11 @@ impl PaymentRecord {
     }
 
     /// Applies one input. Pure: the same record, input and time always give the same result.
-    pub fn apply(&self, input: PaymentInput, now: DateTime<Utc>) -> Result<Transition<PaymentRecord>, TransitionError> {
+    pub fn apply(
+        &self,
+        input: PaymentInput,
+        now: DateTime<Utc>,
+    ) -> Result<Transition<PaymentRecord>, TransitionError> {
         use PaymentStatus as S;
         let status = self.payment.status;
         let refuse = || TransitionError::NotAllowed {
@@ -514,7 +523,10 @@ impl PaymentRecord {
             )
             | (S::Succeeded | S::Failed | S::Canceled, _) => return Err(refuse()),
         };
-        Ok(Transition { record: next, events })
+        Ok(Transition {
+            record: next,
+            events,
+        })
     }
 }
 

@@ -205,7 +205,11 @@ impl SetupRecord {
     }
 
     /// Applies one input. Pure: the same record, input and time always give the same result.
-    pub fn apply(&self, input: SetupInput, now: DateTime<Utc>) -> Result<Transition<SetupRecord>, TransitionError> {
+    pub fn apply(
+        &self,
+        input: SetupInput,
+        now: DateTime<Utc>,
+    ) -> Result<Transition<SetupRecord>, TransitionError> {
         use SetupStatus as S;
         let status = self.setup.status;
         let refuse = || TransitionError::NotAllowed {
@@ -276,11 +280,16 @@ impl SetupRecord {
             )
             | (
                 S::RequiresAction,
-                SetupInput::CardVerified { .. } | SetupInput::CardFailed(_) | SetupInput::ChallengeRequired { .. },
+                SetupInput::CardVerified { .. }
+                | SetupInput::CardFailed(_)
+                | SetupInput::ChallengeRequired { .. },
             )
             | (S::Succeeded | S::Canceled | S::Expired, _) => return Err(refuse()),
         };
-        Ok(Transition { record: next, events })
+        Ok(Transition {
+            record: next,
+            events,
+        })
     }
 }
 

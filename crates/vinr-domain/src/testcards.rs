@@ -76,17 +76,57 @@ pub const TEST_CARDS: &[TestCard] = &[
     card("4242424242424242", Brand::Visa, Behavior::Succeeds),
     card("5555555555554444", Brand::Mastercard, Behavior::Succeeds),
     card("378282246310005", Brand::Amex, Behavior::Succeeds),
-    card("4000000000000002", Brand::Visa, Behavior::Fails(declined(DeclineCode::GenericDecline))),
-    card("4000000000009995", Brand::Visa, Behavior::Fails(declined(DeclineCode::InsufficientFunds))),
-    card("4000000000000069", Brand::Visa, Behavior::Fails(failed(CardErrorCode::ExpiredCard))),
-    card("4000000000000127", Brand::Visa, Behavior::IncorrectCvcOnSession),
-    card("4000000000003220", Brand::Visa, Behavior::AlwaysChallenge(None)),
-    card("4000002500003155", Brand::Visa, Behavior::ChallengeUnlessAuthenticated),
+    card(
+        "4000000000000002",
+        Brand::Visa,
+        Behavior::Fails(declined(DeclineCode::GenericDecline)),
+    ),
+    card(
+        "4000000000009995",
+        Brand::Visa,
+        Behavior::Fails(declined(DeclineCode::InsufficientFunds)),
+    ),
+    card(
+        "4000000000000069",
+        Brand::Visa,
+        Behavior::Fails(failed(CardErrorCode::ExpiredCard)),
+    ),
+    card(
+        "4000000000000127",
+        Brand::Visa,
+        Behavior::IncorrectCvcOnSession,
+    ),
+    card(
+        "4000000000003220",
+        Brand::Visa,
+        Behavior::AlwaysChallenge(None),
+    ),
+    card(
+        "4000002500003155",
+        Brand::Visa,
+        Behavior::ChallengeUnlessAuthenticated,
+    ),
     card("4000000000000341", Brand::Visa, Behavior::SetupOnly),
-    card("4000000000009987", Brand::Visa, Behavior::Fails(declined(DeclineCode::LostCard))),
-    card("4000000000009979", Brand::Visa, Behavior::Fails(declined(DeclineCode::StolenCard))),
-    card("4000000000000119", Brand::Visa, Behavior::Fails(failed(CardErrorCode::ProcessingError))),
-    card("4000002760003184", Brand::Visa, Behavior::AlwaysChallenge(None)),
+    card(
+        "4000000000009987",
+        Brand::Visa,
+        Behavior::Fails(declined(DeclineCode::LostCard)),
+    ),
+    card(
+        "4000000000009979",
+        Brand::Visa,
+        Behavior::Fails(declined(DeclineCode::StolenCard)),
+    ),
+    card(
+        "4000000000000119",
+        Brand::Visa,
+        Behavior::Fails(failed(CardErrorCode::ProcessingError)),
+    ),
+    card(
+        "4000002760003184",
+        Brand::Visa,
+        Behavior::AlwaysChallenge(None),
+    ),
     card(
         "4000008260003178",
         Brand::Visa,
@@ -142,7 +182,9 @@ pub fn decide(card: &TestCard, context: Context) -> Decision {
         Behavior::Succeeds => Decision::Approve,
         Behavior::Fails(f) => Decision::Refuse(f),
         Behavior::IncorrectCvcOnSession => match context {
-            Context::Setup | Context::OnSession => Decision::Refuse(failed(CardErrorCode::IncorrectCvc)),
+            Context::Setup | Context::OnSession => {
+                Decision::Refuse(failed(CardErrorCode::IncorrectCvc))
+            }
             Context::OffSession { .. } => Decision::Approve,
         },
         Behavior::SetupOnly => match context {
@@ -151,10 +193,14 @@ pub fn decide(card: &TestCard, context: Context) -> Decision {
         },
         Behavior::AlwaysChallenge(after) => Decision::Challenge { after },
         Behavior::ChallengeUnlessAuthenticated => match context {
-            Context::Setup | Context::OnSession | Context::OffSession { authenticated: false } => {
-                Decision::Challenge { after: None }
-            }
-            Context::OffSession { authenticated: true } => Decision::Approve,
+            Context::Setup
+            | Context::OnSession
+            | Context::OffSession {
+                authenticated: false,
+            } => Decision::Challenge { after: None },
+            Context::OffSession {
+                authenticated: true,
+            } => Decision::Approve,
         },
     }
 }
@@ -172,12 +218,36 @@ mod tests {
         }
     }
 
-    fn check(number: &str, setup: Decision, on: Decision, off_fresh: Decision, off_authenticated: Decision) {
+    fn check(
+        number: &str,
+        setup: Decision,
+        on: Decision,
+        off_fresh: Decision,
+        off_authenticated: Decision,
+    ) {
         let c = lookup(number).unwrap();
         assert_eq!(decide(c, Context::Setup), setup, "{number} setup");
         assert_eq!(decide(c, Context::OnSession), on, "{number} on-session");
-        assert_eq!(decide(c, Context::OffSession { authenticated: false }), off_fresh, "{number} off-session");
-        assert_eq!(decide(c, Context::OffSession { authenticated: true }), off_authenticated, "{number} off-session after 3DS");
+        assert_eq!(
+            decide(
+                c,
+                Context::OffSession {
+                    authenticated: false
+                }
+            ),
+            off_fresh,
+            "{number} off-session"
+        );
+        assert_eq!(
+            decide(
+                c,
+                Context::OffSession {
+                    authenticated: true
+                }
+            ),
+            off_authenticated,
+            "{number} off-session after 3DS"
+        );
     }
 
     #[test]
@@ -185,29 +255,90 @@ mod tests {
         use Decision::{Approve as A, Challenge as C, Refuse as R};
         let generic = declined(DeclineCode::GenericDecline);
         let funds = declined(DeclineCode::InsufficientFunds);
-        for n in ["4242424242424242", "5555555555554444", "378282246310005", "4000000000003055"] {
+        for n in [
+            "4242424242424242",
+            "5555555555554444",
+            "378282246310005",
+            "4000000000003055",
+        ] {
             check(n, A, A, A, A);
         }
-        check("4000000000000002", R(generic), R(generic), R(generic), R(generic));
+        check(
+            "4000000000000002",
+            R(generic),
+            R(generic),
+            R(generic),
+            R(generic),
+        );
         check("4000000000009995", R(funds), R(funds), R(funds), R(funds));
         let expired = failed(CardErrorCode::ExpiredCard);
-        check("4000000000000069", R(expired), R(expired), R(expired), R(expired));
+        check(
+            "4000000000000069",
+            R(expired),
+            R(expired),
+            R(expired),
+            R(expired),
+        );
         let cvc = failed(CardErrorCode::IncorrectCvc);
         check("4000000000000127", R(cvc), R(cvc), A, A);
-        check("4000000000003220", C { after: None }, C { after: None }, C { after: None }, C { after: None });
-        check("4000002760003184", C { after: None }, C { after: None }, C { after: None }, C { after: None });
-        check("4000002500003155", C { after: None }, C { after: None }, C { after: None }, A);
+        check(
+            "4000000000003220",
+            C { after: None },
+            C { after: None },
+            C { after: None },
+            C { after: None },
+        );
+        check(
+            "4000002760003184",
+            C { after: None },
+            C { after: None },
+            C { after: None },
+            C { after: None },
+        );
+        check(
+            "4000002500003155",
+            C { after: None },
+            C { after: None },
+            C { after: None },
+            A,
+        );
         check("4000000000000341", A, R(generic), R(generic), R(generic));
         let lost = declined(DeclineCode::LostCard);
         let stolen = declined(DeclineCode::StolenCard);
         check("4000000000009987", R(lost), R(lost), R(lost), R(lost));
-        check("4000000000009979", R(stolen), R(stolen), R(stolen), R(stolen));
+        check(
+            "4000000000009979",
+            R(stolen),
+            R(stolen),
+            R(stolen),
+            R(stolen),
+        );
         let processing = failed(CardErrorCode::ProcessingError);
-        check("4000000000000119", R(processing), R(processing), R(processing), R(processing));
+        check(
+            "4000000000000119",
+            R(processing),
+            R(processing),
+            R(processing),
+            R(processing),
+        );
         let after_funds = C { after: Some(funds) };
-        check("4000008260003178", after_funds, after_funds, after_funds, after_funds);
-        let after_generic = C { after: Some(generic) };
-        check("4000008400001629", after_generic, after_generic, after_generic, after_generic);
+        check(
+            "4000008260003178",
+            after_funds,
+            after_funds,
+            after_funds,
+            after_funds,
+        );
+        let after_generic = C {
+            after: Some(generic),
+        };
+        check(
+            "4000008400001629",
+            after_generic,
+            after_generic,
+            after_generic,
+            after_generic,
+        );
         assert_eq!(TEST_CARDS.len(), 17);
     }
 }

@@ -50,9 +50,15 @@ pub fn parse_http_url(param: &str, value: &str) -> Result<String, ValidationErro
     {
         return Err(bad("the host is malformed"));
     }
-    if let Some(port) = host_port.strip_prefix('[').and_then(|v| v.split("]:").nth(1)).or_else(|| {
-        (!host_port.starts_with('[')).then(|| host_port.split_once(':').map(|(_, p)| p)).flatten()
-    }) && port.parse::<u16>().is_err()
+    if let Some(port) = host_port
+        .strip_prefix('[')
+        .and_then(|v| v.split("]:").nth(1))
+        .or_else(|| {
+            (!host_port.starts_with('['))
+                .then(|| host_port.split_once(':').map(|(_, p)| p))
+                .flatten()
+        })
+        && port.parse::<u16>().is_err()
     {
         return Err(bad("the port is malformed"));
     }
@@ -73,7 +79,11 @@ pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
     };
     let mut out = base.to_owned();
     let mut sep = if base.contains('?') {
-        if base.ends_with('?') || base.ends_with('&') { "" } else { "&" }
+        if base.ends_with('?') || base.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
     } else {
         "?"
     };

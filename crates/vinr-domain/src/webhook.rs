@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::EventFilter;
-use crate::ids::{base62_body, Entropy, WebhookEndpointId};
+use crate::ids::{Entropy, WebhookEndpointId, base62_body};
 
 /// A webhook signing secret, `whsec_…`. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +129,12 @@ impl EndpointRecord {
 
     /// The endpoint with a new current secret; the old one signs too until `now + overlap`.
     /// Secrets whose overlap has ended are dropped.
-    pub fn rotated(&self, secret: WebhookSecret, overlap: chrono::Duration, now: DateTime<Utc>) -> Self {
+    pub fn rotated(
+        &self,
+        secret: WebhookSecret,
+        overlap: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut next = self.clone();
         let mut secrets = vec![EndpointSecret {
             secret,
@@ -177,7 +182,14 @@ mod tests {
         let filter = EventFilter::All;
         let s1 = WebhookSecret::from_entropy(&[1; 24], &[1; 24]);
         let s2 = WebhookSecret::from_entropy(&[2; 24], &[2; 24]);
-        let e = EndpointRecord::new(WebhookEndpointId::from_entropy(&[3; 24]), "https://m.example/h".into(), &filter, s1.clone(), false, t0);
+        let e = EndpointRecord::new(
+            WebhookEndpointId::from_entropy(&[3; 24]),
+            "https://m.example/h".into(),
+            &filter,
+            s1.clone(),
+            false,
+            t0,
+        );
         let r = e.rotated(s2.clone(), Duration::hours(1), t0);
         assert_eq!(r.signing_secrets(t0), vec![&s2, &s1]);
         assert_eq!(r.signing_secrets(t0 + Duration::hours(2)), vec![&s2]);

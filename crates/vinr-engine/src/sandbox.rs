@@ -24,11 +24,11 @@ const SCAN_PAGE: usize = 100;
 fn sandbox_only(mode: Mode) -> Result<(), EngineError> {
     match mode {
         Mode::Test => Ok(()),
-        Mode::Live => Err(Error::invalid(
-            InvalidRequestCode::LivemodeMismatch,
-            "livemode",
-            "test helpers exist in sandbox mode only",
-        )
+        Mode::Live => Err(Error::InvalidRequest {
+            code: InvalidRequestCode::LivemodeMismatch,
+            param: None,
+            message: "test helpers exist in sandbox mode only".to_owned(),
+        }
         .into()),
     }
 }
@@ -48,14 +48,29 @@ impl Engine {
         };
         self.load_customer(ctx.mode, customer, None).await?;
         let now = self.now();
-        let card = check_helper_card(
+        let card = match check_helper_card(
             ctx.mode,
             &params.number,
             params.exp_month,
             params.exp_year,
             params.cvc.as_deref(),
             now.date_naive(),
-        )?;
+        ) {
+            Ok(card) => card,
+            // A refused card is a 402, and 402s are recorded under the key like successes.
+            Err(EngineError::Api(e @ Error::Card { .. })) => {
+                if let Some(k) = &idem {
+                    let outcome = encode_outcome::<PaymentMethod>(&Err(e.clone()));
+                    let ws = WriteSet {
+                        idempotency: vec![idem_write(k, IdempotencyState::Done { outcome }, now)],
+                        ..WriteSet::default()
+                    };
+                    self.ports().store.commit(ws).await?;
+                }
+                return Err(e.into());
+            }
+            Err(other) => return Err(other),
+        };
         let pending = self.vault_card(&card)?;
         let mut ws = WriteSet::default();
         let id = self

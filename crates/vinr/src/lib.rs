@@ -34,7 +34,9 @@
 //! ```
 //!
 //! # Layout
-//! - [`Vinr`], [`VinrBuilder`]: the handle and how to make one.
+//! - [`Vinr`], [`VinrBuilder`]: the handle and how to make one ([`Vinr::sandbox`] in-process;
+//!   with the default `client` feature, `Vinr::new` and `Vinr::with_base_url` over HTTP
+//!   through `HttpClient`).
 //! - [`Customers`], [`Payments`], [`Setups`], [`WebhookEndpoints`], [`Events`],
 //!   [`TestHelpers`], [`Hosted`]: the parts of the API, reached from the handle.
 //! - Re-exports: the objects ([`Customer`], [`PaymentMethod`], [`Payment`], [`Setup`],
@@ -77,6 +79,13 @@ pub use vinr_ports::params::{
 pub use vinr_ports::{Error, Mode, RequestContext};
 pub use vinr_sandbox::{ManualClock, SandboxNetwork, SequentialIds};
 
+#[cfg(feature = "client")]
+pub use vinr_http::client::{ClientOptions, HttpClient};
+
+/// Where [`Vinr::new`] finds the server when `VINR_API_BASE` is not set.
+#[cfg(feature = "client")]
+pub const DEFAULT_API_BASE: &str = "http://127.0.0.1:4242";
+
 /// The result of every call.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -111,6 +120,54 @@ impl Vinr {
     /// network, another store).
     pub fn builder() -> VinrBuilder {
         VinrBuilder::default()
+    }
+
+    /// A handle over the VINR server at `VINR_API_BASE` (default `http://127.0.0.1:4242`),
+    /// authenticating with `secret_key` (`sk_test_…` for the sandbox, `sk_live_…` for live).
+    ///
+    /// The same code runs against [`Vinr::sandbox()`] in tests and against a server here: the
+    /// calls, the objects and the typed [`Error`]s are the same. Every create carries an
+    /// idempotency key (a fresh one per call unless [`Vinr::idempotent`] names one), and
+    /// network failures, 409, 429 and 5xx are retried under that key.
+    ///
+    /// Fails when the URL or the key cannot be used (never echoing the key); nothing is sent
+    /// until the first call.
+    ///
+    /// ```no_run
+    /// # async fn run() -> vinr::Result<()> {
+    /// let vinr = vinr::Vinr::new(&std::env::var("VINR_SECRET_KEY").unwrap_or_default())?;
+    /// let ada = vinr.customers().create(Default::default()).await?;
+    /// # let _ = ada;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "client")]
+    pub fn new(secret_key: &str) -> Result<Vinr> {
+        let base = std::env::var("VINR_API_BASE")
+            .ok()
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        Self::with_base_url(secret_key, &base)
+    }
+
+    /// A handle over the VINR server at `base_url`, authenticating with `secret_key`.
+    ///
+    /// ```
+    /// let vinr = vinr::Vinr::with_base_url("sk_test_123", "http://127.0.0.1:4242")?;
+    /// assert!(!format!("{vinr:?}").contains("sk_test_123"));
+    /// # Ok::<(), vinr::Error>(())
+    /// ```
+    #[cfg(feature = "client")]
+    pub fn with_base_url(secret_key: &str, base_url: &str) -> Result<Vinr> {
+        let client = HttpClient::new(base_url, secret_key)?;
+        let ctx = RequestContext {
+            mode: client.mode(),
+            // The server scopes idempotency keys by API key itself.
+            scope: "http".to_owned(),
+            idempotency_key: None,
+            replay: None,
+        };
+        Ok(Self::from_api(Arc::new(client), ctx))
     }
 
     /// A handle over any implementation of the API (for example an HTTP client).

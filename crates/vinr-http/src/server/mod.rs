@@ -112,8 +112,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(hosted::routes())
         .merge(metrics::routes())
-        .merge(openapi::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::middleware))
+        .merge(observe::routes())
+        .fallback(observe::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::middleware,
+        ))
         .with_state(state)
 }
 
@@ -123,5 +127,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
