@@ -1,6 +1,7 @@
-//! The store contract suite against [`PostgresStore`]: one test per check, each in a fresh
-//! schema, plus `run_all`, which runs the suite's own list of checks (so a check added to the
-//! suite later runs here too, even before it is named below).
+//! The store contract suite and the API key store suite against [`PostgresStore`]: one test
+//! per check, each in a fresh schema, plus each suite's `run_all`, which runs the suite's own
+//! list of checks (so a check added to a suite later runs here too, even before it is named
+//! below).
 //!
 //! Needs `VINR_TEST_POSTGRES_URL` (see `postgres_support`).
 #![cfg(feature = "postgres")]
@@ -80,4 +81,61 @@ async fn run_all_runs_every_check_of_the_suite() {
         made.load(Ordering::SeqCst) >= 24,
         "run_all ran fewer checks than this file names"
     );
+}
+
+/// The `ApiKeyStore` checks, in a module of their own (the tests are named after the checks).
+mod api_keys {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::postgres_support::{self, TestDb};
+
+    /// One `#[tokio::test]` per check, each on a store in a fresh schema.
+    macro_rules! key_checks {
+        ($($check:ident),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(db) = TestDb::new().await else { return };
+                    let store = db.store().await;
+                    vinr_store::contract::keys::$check(&store).await;
+                }
+            )+
+        };
+    }
+
+    key_checks!(
+        inserted_keys_are_found_by_hash,
+        a_taken_id_or_hash_conflicts,
+        keys_are_listed_oldest_first,
+        revoking_marks_a_key_once,
+        revoking_an_unknown_key_changes_nothing,
+    );
+
+    /// Every check of the API key suite's own list, in turn, each in a fresh schema (one at a
+    /// time, as above).
+    #[tokio::test]
+    async fn run_all_runs_every_check_of_the_suite() {
+        let Some(url) = postgres_support::url() else {
+            return;
+        };
+        let current: Arc<Mutex<Option<TestDb>>> = Arc::default();
+        let made = Arc::new(AtomicUsize::new(0));
+        vinr_store::contract::keys::run_all(|| {
+            let (url, current, made) = (url.clone(), current.clone(), made.clone());
+            async move {
+                drop(current.lock().unwrap().take());
+                let db = TestDb::create(url).await;
+                let store = db.store().await;
+                *current.lock().unwrap() = Some(db);
+                made.fetch_add(1, Ordering::SeqCst);
+                store
+            }
+        })
+        .await;
+        assert!(
+            made.load(Ordering::SeqCst) >= 5,
+            "run_all ran fewer checks than this module names"
+        );
+    }
 }

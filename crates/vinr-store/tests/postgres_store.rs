@@ -640,8 +640,8 @@ async fn bodies_keep_any_text() {
 }
 
 /// Servers starting together migrate once: four connects racing on a schema that does not
-/// exist yet all succeed, and one migration row is recorded; connecting again applies nothing;
-/// a database migrated by a newer build is refused.
+/// exist yet all succeed, and each migration is recorded once; connecting again applies
+/// nothing; a database migrated by a newer build is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_once_even_when_servers_start_together() {
     let Some(db) = TestDb::new().await else {
@@ -661,18 +661,21 @@ async fn migrations_apply_once_even_when_servers_start_together() {
     for r in racing {
         r.await.unwrap().unwrap();
     }
-    let migrations = format!("SELECT version, applied_at::text FROM {schema}.schema_migrations");
+    let migrations = format!(
+        "SELECT version, applied_at::text FROM {schema}.schema_migrations ORDER BY version"
+    );
     let rows = db.raw.query(&migrations, &[]).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].get::<_, i64>(0), 1);
-    let applied: String = rows[0].get(1);
+    let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1, 2]);
+    let applied: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
 
     let store = PostgresStore::connect_with(&db.url, options.clone())
         .await
         .unwrap();
     assert_eq!(store.schema(), Some(schema.as_str()));
     let rows = db.raw.query(&migrations, &[]).await.unwrap();
-    assert_eq!((rows.len(), rows[0].get::<_, String>(1)), (1, applied));
+    let again: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+    assert_eq!(again, applied, "connecting again applied a migration");
 
     db.raw
         .batch_execute(&format!(
@@ -685,7 +688,7 @@ async fn migrations_apply_once_even_when_servers_start_together() {
         got.err(),
         Some(PostgresError::SchemaTooNew {
             found: 999,
-            known: 1
+            known: 2
         })
     );
     db.raw
@@ -694,8 +697,8 @@ async fn migrations_apply_once_even_when_servers_start_together() {
         .unwrap();
 }
 
-/// The tables, columns and indexes of the first migration, as a reader of the database sees
-/// them.
+/// The tables and indexes of the migrations (one table per kind of object, and `api_keys`),
+/// as a reader of the database sees them.
 #[tokio::test]
 async fn the_schema_has_one_table_per_kind() {
     let Some(db) = TestDb::new().await else {
@@ -703,6 +706,7 @@ async fn the_schema_has_one_table_per_kind() {
     };
     let _store = db.store().await;
     let mut expected: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
+    expected.push("api_keys".to_owned());
     expected.push("schema_migrations".to_owned());
     expected.sort();
     assert_eq!(db.tables().await, expected);
@@ -727,6 +731,9 @@ async fn the_schema_has_one_table_per_kind() {
         "payments_processing",
         "events_by_kind",
         "idempotency_keys_pkey",
+        "api_keys_pkey",
+        "api_keys_hash_key",
+        "api_keys_by_created",
     ] {
         assert!(
             indexes.iter().any(|i| i == index),

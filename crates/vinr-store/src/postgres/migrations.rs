@@ -16,11 +16,19 @@ struct Migration {
 }
 
 /// Every migration of this build, oldest first.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tables",
-    sql: include_str!("migrations/0001_tables.sql"),
-}];
+/// A released migration is never edited: a change of the schema is a new entry.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tables",
+        sql: include_str!("migrations/0001_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "api_keys",
+        sql: include_str!("migrations/0002_api_keys.sql"),
+    },
+];
 
 /// The newest migration this build knows.
 pub(super) fn latest() -> i64 {

@@ -48,6 +48,9 @@
 //! index range scan and never an `OFFSET`.
 //! Idempotency records are keyed by `(scope, idempotency_key)`: the primary key is the unique
 //! index on which two racing processes settle which one reserved a key.
+//! Secret API keys (the [`ApiKeyStore`](vinr_ports::keys::ApiKeyStore) port, migration 2) are
+//! kept hashed in `api_keys`, as plain columns: `id`, the unique `hash`, `mode`, `prefix`,
+//! `created` and `revoked` (Unix seconds), listed oldest first by `(created, seq)`.
 //!
 //! # The write path
 //! A write set is one `READ COMMITTED` transaction sent in a single flight: `BEGIN`, one
@@ -72,6 +75,7 @@
 
 mod codec;
 mod error;
+mod keys;
 mod migrations;
 mod pipeline;
 
