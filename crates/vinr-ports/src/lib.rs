@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod ids;
