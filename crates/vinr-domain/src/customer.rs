@@ -213,7 +213,9 @@ pub fn parse_text(param: &str, value: &str, max_chars: usize) -> Result<String, 
 
 /// A postal address. `country` is an ISO 3166-1 alpha-2 code, stored upper-case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// No `deny_unknown_fields`: objects stay readable by older receivers when a field is added;
+// the HTTP edge refuses unknown request fields itself.
+#[serde(rename_all = "camelCase")]
 pub struct Address {
     /// First line (street, number).
     pub line1: Option<String>,
