@@ -6,16 +6,20 @@
 //! `Vinr::sandbox()` runs on `memory::MemoryStore` and [`vault::AesVault::random`].
 //!
 //! # Layout
-//! - `memory` (feature `memory`, on by default): `memory::MemoryStore`, the [`Store`] kept
-//!   in a map under one lock, with test-support fault injection.
+//! - `memory` (feature `memory`, on by default): `memory::MemoryStore`, the [`Store`] (and
+//!   `DeliveryStore`, `ApiKeyStore`) kept in maps under one lock, with test-support fault
+//!   injection.
 //! - [`vault`]: [`vault::AesVault`], the [`CardVault`] with AES-256-GCM, several keys for
 //!   rotation and an HMAC-SHA256 fingerprint key.
 //! - [`clock`]: [`clock::SystemClock`], the [`Clock`] that reads the OS clock.
 //! - [`ids`]: [`ids::OsRandomIds`], the [`IdGenerator`] that draws from the OS generator.
+//! - `open` (features `sqlite`, `postgres`): `open::StoreUrl` parses a database URL
+//!   (`sqlite://PATH`, `postgres://…`) and `open::open` opens and migrates the store it names.
 //! - `contract` (feature `contract`): the store contract suite that every store adapter
 //!   (memory, SQLite, PostgreSQL) runs unchanged, and the `store_contract_tests!` macro that
 //!   makes one test per check of it; `contract::keys` and `api_key_store_contract_tests!` do
-//!   the same for the `ApiKeyStore` port.
+//!   the same for the `ApiKeyStore` port, `contract::delivery` and
+//!   `delivery_store_contract_tests!` for the `DeliveryStore` port (the webhook outbox).
 //!
 //! # Architecture invariant
 //! Nothing here decides anything: a store keeps what the engine commits and answers the reads
@@ -33,6 +37,8 @@ pub mod contract;
 pub mod ids;
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

@@ -1,4 +1,5 @@
-//! [`MemoryStore`]: the [`Store`] kept in maps under one lock.
+//! [`MemoryStore`]: the [`Store`] (and [`DeliveryStore`], [`ApiKeyStore`]) kept in maps under
+//! one lock.
 //!
 //! It backs `Vinr::sandbox()` and the engine's tests.
 //! Every kind of object has its own map keyed by id; each object also gets an insertion
@@ -6,6 +7,13 @@
 //! ties broken by insertion order, as the port says) and an update keeps its place.
 //! `commit` checks every guard and then applies every write under a single acquisition of the
 //! lock, so a write set is all or nothing and no reader sees half of one.
+//!
+//! The events map is the outbox: every committed event also enters a queue of events not
+//! fanned out yet (ordered by insertion), and leaving that queue is what marks it fanned out.
+//! Deliveries are kept by [`DeliveryKey`] with their status, attempts and lease. Every
+//! `DeliveryStore` call runs under the same lock as `commit`, so fan-out is atomic per event
+//! (in fact per call), a delivery is leased to one claimer at a time, and an attempt is
+//! recorded once.
 //!
 //! ```
 //! use vinr_ports::Mode;
@@ -26,23 +34,27 @@
 //! ```
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use vinr_domain::customer::{Customer, email_lookup_key};
-use vinr_domain::event::EventType;
+use vinr_domain::event::{EventFilter, EventType};
 use vinr_domain::ids::{
     CustomerId, EventId, PaymentId, PaymentMethodId, SetupId, WebhookEndpointId,
 };
 use vinr_domain::method::{Fingerprint, MethodState, SealedCard, StoredMethod};
 use vinr_domain::payment::{PaymentRecord, PaymentStatus};
 use vinr_domain::setup::SetupRecord;
-use vinr_domain::webhook::EndpointRecord;
+use vinr_domain::webhook::{EndpointRecord, EndpointStatus};
 use vinr_ports::Mode;
+use vinr_ports::delivery::{
+    AttemptRecord, DeliveryJob, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
+    OutboxStats,
+};
 use vinr_ports::event::Event;
 use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
 use vinr_ports::store::{
@@ -73,6 +85,8 @@ impl fmt::Debug for MemoryStore {
             .field("endpoints", &state.endpoints.rows.len())
             .field("idempotency_records", &state.idempotency.rows.len())
             .field("events", &state.events.len())
+            .field("unfanned_events", &state.unfanned.len())
+            .field("deliveries", &state.deliveries.len())
             .field("commits", &state.commits)
             .finish()
     }
@@ -117,6 +131,11 @@ struct State {
     endpoints: Table<EndpointRecord>,
     idempotency: Table<IdempotencyRecord>,
     events: HashMap<EventId, Row<Event>>,
+    /// The events not fanned out yet, by insertion sequence number: the outbox's queue. An
+    /// event is fanned out once it has left it.
+    unfanned: BTreeMap<u64, EventId>,
+    /// Deliveries: one per event and endpoint.
+    deliveries: HashMap<DeliveryKey, DeliveryRow>,
     /// API keys, in insertion order.
     keys: Vec<ApiKeyRecord>,
     /// How many of the next commits to fail (test support).
@@ -154,6 +173,7 @@ impl State {
         self.idempotency.apply(writes.idempotency, seq);
         for event in writes.events {
             *seq += 1;
+            self.unfanned.insert(*seq, event.id.clone());
             self.events.insert(
                 event.id.clone(),
                 Row {
@@ -162,6 +182,186 @@ impl State {
                 },
             );
         }
+    }
+}
+
+/// A delivery as the store keeps it.
+struct DeliveryRow {
+    /// Insertion sequence number: breaks ties between deliveries due at one time.
+    seq: u64,
+    status: DeliveryStatus,
+    /// Oldest first.
+    attempts: Vec<AttemptRecord>,
+    /// Leased to a claimer until then (a lease that has ended is no lease).
+    leased_until: Option<DateTime<Utc>>,
+}
+
+impl DeliveryRow {
+    /// Whether it is pending, due at `now` and not leased.
+    fn claimable(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.status {
+            DeliveryStatus::Pending { next_at }
+                if next_at <= now && self.leased_until.is_none_or(|until| until <= now) =>
+            {
+                Some(next_at)
+            }
+            _ => None,
+        }
+    }
+
+    /// The number of the next attempt.
+    fn next_attempt(&self) -> u32 {
+        u32::try_from(self.attempts.len()).map_or(u32::MAX, |n| n.saturating_add(1))
+    }
+}
+
+/// An endpoint that receives events, as fan-out needs it.
+struct Receiver {
+    id: WebhookEndpointId,
+    livemode: bool,
+    filter: EventFilter,
+}
+
+impl State {
+    /// The enabled endpoints, oldest first, with their filters parsed.
+    fn receivers(&self) -> Result<Vec<Receiver>, StoreError> {
+        let mut rows: Vec<&Row<EndpointRecord>> = self
+            .endpoints
+            .rows
+            .values()
+            .filter(|row| row.value.endpoint.status == EndpointStatus::Enabled)
+            .collect();
+        rows.sort_unstable_by_key(|row| row.seq);
+        rows.into_iter()
+            .map(|row| {
+                let endpoint = &row.value.endpoint;
+                let filter = EventFilter::parse(&endpoint.events).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "webhook endpoint {} has an unreadable events filter",
+                        endpoint.id
+                    ))
+                })?;
+                Ok(Receiver {
+                    id: endpoint.id.clone(),
+                    livemode: endpoint.livemode,
+                    filter,
+                })
+            })
+            .collect()
+    }
+
+    /// Fans out up to `limit` events, oldest first (see [`DeliveryStore::fan_out`]).
+    fn fan_out(&mut self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        if limit == 0 || self.unfanned.is_empty() {
+            return Ok(0);
+        }
+        // Parsed before anything changes: an unreadable filter fails the call, not half of it.
+        let receivers = self.receivers()?;
+        let mut created = 0;
+        for _ in 0..limit {
+            let Some((_, event_id)) = self.unfanned.pop_first() else {
+                break;
+            };
+            // A queued event is always held (purging removes it from the queue too).
+            let Some((kind, livemode)) = self
+                .events
+                .get(&event_id)
+                .map(|row| (row.value.kind, row.value.livemode))
+            else {
+                continue;
+            };
+            for receiver in receivers
+                .iter()
+                .filter(|r| r.livemode == livemode && r.filter.matches(kind))
+            {
+                let key = DeliveryKey {
+                    event: event_id.clone(),
+                    endpoint: receiver.id.clone(),
+                };
+                // An event leaves the queue once, so the slot is always free; never replace.
+                if let Entry::Vacant(slot) = self.deliveries.entry(key) {
+                    self.seq += 1;
+                    slot.insert(DeliveryRow {
+                        seq: self.seq,
+                        status: DeliveryStatus::Pending { next_at: now },
+                        attempts: Vec::new(),
+                        leased_until: None,
+                    });
+                    created += 1;
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// Leases up to `limit` due deliveries (see [`DeliveryStore::claim_due`]).
+    fn claim_due(&mut self, now: DateTime<Utc>, lease: Duration, limit: usize) -> Vec<DeliveryJob> {
+        let mut due: Vec<(DateTime<Utc>, u64, DeliveryKey)> = self
+            .deliveries
+            .iter()
+            .filter_map(|(key, row)| Some((row.claimable(now)?, row.seq, key.clone())))
+            .collect();
+        due.sort_unstable_by_key(|(next_at, seq, _)| (*next_at, *seq));
+        // A lease too long for chrono's range lasts for ever.
+        let until = now
+            .checked_add_signed(lease)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut jobs = Vec::new();
+        for (_, _, key) in due {
+            if jobs.len() >= limit {
+                break;
+            }
+            let event = self.events.get(&key.event).map(|row| row.value.clone());
+            let endpoint = self.endpoints.get(&key.endpoint).cloned();
+            let Some(row) = self.deliveries.get_mut(&key) else {
+                continue;
+            };
+            match (event, endpoint) {
+                (Some(event), Some(endpoint)) => {
+                    row.leased_until = Some(until);
+                    jobs.push(DeliveryJob {
+                        attempt: row.next_attempt(),
+                        key,
+                        event,
+                        endpoint,
+                    });
+                }
+                // The endpoint was deleted: there is nowhere to send it. (The event is always
+                // held, as purging deletes an event's deliveries with it; were it not, there
+                // would be nothing to send either.)
+                _ => {
+                    row.status = DeliveryStatus::Failed;
+                    row.leased_until = None;
+                }
+            }
+        }
+        jobs
+    }
+
+    /// Records an attempt if it is the next one of a pending delivery (see
+    /// [`DeliveryStore::record_attempt`]).
+    fn record_attempt(
+        &mut self,
+        key: &DeliveryKey,
+        record: AttemptRecord,
+        next: DeliveryStatus,
+    ) -> bool {
+        let Some(row) = self.deliveries.get_mut(key) else {
+            return false;
+        };
+        let expected = record
+            .attempt
+            .checked_sub(1)
+            .and_then(|n| usize::try_from(n).ok());
+        if !matches!(row.status, DeliveryStatus::Pending { .. })
+            || expected != Some(row.attempts.len())
+        {
+            return false;
+        }
+        row.attempts.push(record);
+        row.status = next;
+        row.leased_until = None;
+        true
     }
 }
 
@@ -731,6 +931,88 @@ impl Store for MemoryStore {
             .rows
             .retain(|_, r| r.value.created >= before);
         Ok((n - state.idempotency.rows.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryStore {
+    async fn fan_out(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        self.lock().fan_out(now, limit)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        Ok(self.lock().claim_due(now, lease, limit))
+    }
+
+    async fn record_attempt(
+        &self,
+        key: &DeliveryKey,
+        record: AttemptRecord,
+        next: DeliveryStatus,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lock().record_attempt(key, record, next))
+    }
+
+    async fn deliveries(&self, event: &EventId) -> Result<Vec<DeliveryState>, StoreError> {
+        let state = self.lock();
+        let mut rows: Vec<(&DeliveryKey, &DeliveryRow)> = state
+            .deliveries
+            .iter()
+            .filter(|(key, _)| &key.event == event)
+            .collect();
+        // In the order fan-out made them.
+        rows.sort_unstable_by_key(|(_, row)| row.seq);
+        Ok(rows
+            .into_iter()
+            .map(|(key, row)| DeliveryState {
+                key: key.clone(),
+                status: row.status,
+                attempts: row.attempts.clone(),
+            })
+            .collect())
+    }
+
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        let state = self.lock();
+        let mut pending = 0;
+        let mut oldest_due: Option<DateTime<Utc>> = None;
+        for row in state.deliveries.values() {
+            if let DeliveryStatus::Pending { next_at } = row.status {
+                pending += 1;
+                // Due whether or not it is leased: the lag is how long it has waited.
+                if next_at <= now && oldest_due.is_none_or(|t| next_at < t) {
+                    oldest_due = Some(next_at);
+                }
+            }
+        }
+        Ok(OutboxStats {
+            unfanned_events: state.unfanned.len() as u64,
+            pending_deliveries: pending,
+            oldest_due_seconds: oldest_due
+                .map_or(0, |t| u64::try_from((now - t).num_seconds()).unwrap_or(0)),
+        })
+    }
+
+    async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let gone: HashSet<EventId> = state
+            .events
+            .values()
+            .filter(|row| row.value.created < before)
+            .map(|row| row.value.id.clone())
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        state.events.retain(|id, _| !gone.contains(id));
+        state.unfanned.retain(|_, id| !gone.contains(id));
+        state.deliveries.retain(|key, _| !gone.contains(&key.event));
+        Ok(gone.len() as u64)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The store contract suite and the API key store suite against [`MemoryStore`]: one test
-//! per check.
+//! The store contract suite, the API key store suite and the delivery store suite against
+//! [`MemoryStore`]: one test per check.
 
 use vinr_store::memory::MemoryStore;
 
@@ -21,5 +21,18 @@ mod api_keys {
     #[tokio::test]
     async fn run_all_runs_every_check() {
         vinr_store::contract::keys::run_all(|| async { MemoryStore::new() }).await;
+    }
+}
+
+/// The `DeliveryStore` checks, in a module of their own (the tests are named after the checks).
+mod delivery {
+    use vinr_store::memory::MemoryStore;
+
+    vinr_store::delivery_store_contract_tests!(|| async { MemoryStore::new() });
+
+    /// `run_all` runs the same checks in one go.
+    #[tokio::test]
+    async fn run_all_runs_every_check() {
+        vinr_store::contract::delivery::run_all(|| async { MemoryStore::new() }).await;
     }
 }

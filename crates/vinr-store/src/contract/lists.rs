@@ -400,7 +400,10 @@ pub async fn unknown_cursor_is_rejected(store: &dyn Store) {
         } else {
             // A cursor is a position in the list's order: an object of the right kind that
             // left (or never matched) the filter still marks where the next page starts.
-            assert!(got.is_ok(), "{list:?} after {why} must page on, got {got:?}");
+            assert!(
+                got.is_ok(),
+                "{list:?} after {why} must page on, got {got:?}"
+            );
         }
     }
     // The same cursors are fine in the lists that hold them.

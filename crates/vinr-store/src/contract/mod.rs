@@ -58,7 +58,16 @@
 //! [`api_key_store_contract_tests!`](crate::api_key_store_contract_tests), and its own
 //! [`keys::run_all`]: a store adapter that also keeps API keys runs both.
 //!
+//! # The delivery store
+//! [`delivery`] holds the suite of the [`DeliveryStore`] port (the webhook outbox: fan-out,
+//! leased claims, guarded attempt records, stats and purge), with its own macro,
+//! [`delivery_store_contract_tests!`](crate::delivery_store_contract_tests), and its own
+//! [`delivery::run_all`]. Its checks take a store that implements both [`Store`] and
+//! [`DeliveryStore`], since events and endpoints arrive through [`Store::commit`].
+//!
 //! [`Store`]: vinr_ports::store::Store
+//! [`Store::commit`]: vinr_ports::store::Store::commit
+//! [`DeliveryStore`]: vinr_ports::delivery::DeliveryStore
 //! [`WriteSet`]: vinr_ports::store::WriteSet
 //! [`ApiKeyStore`]: vinr_ports::keys::ApiKeyStore
 
@@ -67,6 +76,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod check_writes;
+pub mod delivery;
 mod fixtures;
 mod guards;
 pub mod keys;

@@ -119,3 +119,124 @@ fn debug_shows_counts_not_objects() {
         );
     });
 }
+
+mod delivery {
+    use super::*;
+    use chrono::Duration;
+    use vinr_domain::event::EventFilter;
+    use vinr_domain::webhook::WebhookSecret;
+    use vinr_ports::delivery::{DeliveryStatus, OutboxStats};
+    use vinr_ports::event::{EventData, EventObject};
+
+    fn endpoint(n: u8) -> EndpointRecord {
+        EndpointRecord::new(
+            WebhookEndpointId::from_entropy(&[n; 24]),
+            format!("https://shop.example/hooks/{n}"),
+            &EventFilter::All,
+            WebhookSecret::from_entropy(&[n; 24], &[n; 24]),
+            false,
+            DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+        )
+    }
+
+    fn event(n: u8) -> Event {
+        let c = customer(n);
+        Event {
+            id: EventId::from_entropy(&[n; 24]),
+            kind: EventType::CustomerCreated,
+            created: c.created,
+            livemode: false,
+            data: EventData {
+                object: EventObject::Customer(c),
+                previous_attributes: None,
+            },
+        }
+    }
+
+    fn stored(endpoints: Vec<EndpointRecord>, events: Vec<Event>) -> MemoryStore {
+        let store = MemoryStore::new();
+        block_on(store.commit(WriteSet {
+            endpoints: endpoints.into_iter().map(Write::Insert).collect(),
+            events,
+            ..WriteSet::default()
+        }))
+        .unwrap();
+        store
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(2_000_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn an_unreadable_filter_is_corrupt_and_fans_out_nothing() {
+        let mut broken = endpoint(1);
+        broken.endpoint.events = vec!["payment.refunded".to_owned()];
+        let store = stored(vec![endpoint(2), broken], vec![event(3)]);
+        block_on(async {
+            let got = store.fan_out(now(), 10).await;
+            assert!(matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("events filter")));
+            let stats = store.outbox_stats(now()).await.unwrap();
+            assert_eq!(stats.unfanned_events, 1, "the event still waits");
+            assert_eq!(store.deliveries(&event(3).id).await.unwrap(), Vec::new());
+        });
+    }
+
+    #[test]
+    fn a_lease_beyond_chronos_range_lasts_for_ever() {
+        let store = stored(vec![endpoint(1)], vec![event(2)]);
+        block_on(async {
+            assert_eq!(store.fan_out(now(), 10).await, Ok(1));
+            let jobs = store.claim_due(now(), Duration::MAX, 10).await.unwrap();
+            assert_eq!(jobs.len(), 1);
+            let much_later = DateTime::<Utc>::MAX_UTC - Duration::days(1);
+            assert_eq!(
+                store.claim_due(much_later, Duration::MAX, 10).await,
+                Ok(Vec::new())
+            );
+            // Recording releases it all the same.
+            let record = vinr_ports::delivery::AttemptRecord {
+                attempt: 1,
+                at: now(),
+                status: Some(500),
+                latency_ms: 3,
+                error: Some("the receiver answered 500".to_owned()),
+            };
+            let next = DeliveryStatus::Pending { next_at: now() };
+            assert_eq!(
+                store.record_attempt(&jobs[0].key, record, next).await,
+                Ok(true)
+            );
+            assert_eq!(
+                store
+                    .claim_due(now(), Duration::MAX, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert_eq!(
+                store.outbox_stats(now()).await,
+                Ok(OutboxStats {
+                    unfanned_events: 0,
+                    pending_deliveries: 1,
+                    oldest_due_seconds: 0,
+                })
+            );
+        });
+    }
+
+    #[test]
+    fn debug_counts_the_outbox() {
+        let store = stored(vec![endpoint(1), endpoint(2)], vec![event(3), event(4)]);
+        block_on(async {
+            assert_eq!(store.fan_out(now(), 1).await, Ok(2));
+        });
+        let text = format!("{store:?}");
+        assert!(
+            text.contains("unfanned_events: 1") && text.contains("deliveries: 2"),
+            "{text}"
+        );
+        assert!(!text.contains("whsec_"), "{text}");
+    }
+}

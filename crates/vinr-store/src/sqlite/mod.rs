@@ -7,6 +7,8 @@
 //! - `writer`: the writer thread and its group commit.
 //! - `reads`: the reader connections and the list queries.
 //! - `keys`: the [`ApiKeyStore`](vinr_ports::keys::ApiKeyStore), on the `api_keys` table.
+//! - `delivery`: the [`DeliveryStore`](vinr_ports::delivery::DeliveryStore), the webhook
+//!   outbox, on the `deliveries` table and the events' `fanned_out` flag.
 //!
 //! # Storage
 //! One table per kind (`customers`, `methods`, `payments`, `setups`, `endpoints`, `events`,
@@ -21,6 +23,11 @@
 //! API keys (`api_keys`, migration 2) are plain columns, no JSON: `id` (the primary key),
 //! `hash` (unique), `mode`, `prefix`, `created` and `revoked` (unix seconds, `revoked` NULL
 //! until then).
+//! Webhook deliveries (`deliveries`, migration 3) are plain columns too: one row per
+//! `(event_id, endpoint_id)` with `livemode`, `status`, `next_at` and `leased_until` (unix
+//! microseconds) and `attempts` (the JSON array of the attempts recorded); `events` gained
+//! `fanned_out`, 0 until the event's deliveries are created. Two partial indexes hold the
+//! outbox's work: `events_unfanned` on `seq` and `deliveries_pending` on `next_at`.
 //! Every list is a backwards range scan of an index ending in `(created, seq)`: a cursor is
 //! turned into its object's `(created, seq)` and the page is `(created, seq) < (?, ?)` with
 //! `LIMIT n + 1`, never an `OFFSET`.
@@ -37,8 +44,11 @@
 //! `Conflict`; then one `COMMIT` (one fsync) and only then every answer. If the `COMMIT`
 //! fails, every write set of the batch is answered `Unavailable`.
 //! [`SqliteStore::group_commit_stats`] counts transactions and write sets.
-//! Vault re-encryption ([`Store::replace_sealed_card`]), idempotency purges and API key
-//! inserts and revocations go through the same thread, so they are ordered with the commits.
+//! Vault re-encryption ([`Store::replace_sealed_card`]), idempotency purges, API key
+//! inserts and revocations, and the outbox's fan-outs, claims (a claim writes its leases),
+//! attempt records and event purges go through the same thread, so they are ordered with the
+//! commits. The one writer running one request at a time is what makes a claim atomic: its
+//! select of due, unleased deliveries and its leases happen with no other write between them.
 //!
 //! # Reads: a small pool, run on the calling thread
 //! Reads take one of a few reader connections ([`SqliteOptions::readers`], 4 by default) from
@@ -76,6 +86,7 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod delivery;
 mod keys;
 mod kinds;
 mod reads;
@@ -183,7 +194,8 @@ pub struct GroupCommitStats {
     /// Transactions committed (one fsync each).
     pub transactions: u64,
     /// Requests those transactions carried: write sets (committed or refused alone by their
-    /// guards), re-seals, purges and API key writes.
+    /// guards), re-seals, purges, API key writes, and the delivery outbox's fan-outs, claims
+    /// and attempt records.
     pub write_sets: u64,
     /// The most requests one transaction carried.
     pub largest_batch: u64,

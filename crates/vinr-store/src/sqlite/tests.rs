@@ -231,3 +231,130 @@ fn times_round_up_to_whole_seconds() {
     assert_eq!(seconds_ceil(t + chrono::Duration::nanoseconds(1)), 101);
     assert_eq!(seconds_ceil(t - chrono::Duration::milliseconds(500)), 100);
 }
+
+#[test]
+fn delivery_queries_use_their_indexes() {
+    let path = temp_db("delivery-plans");
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    // The outbox: scans of the partial indexes, which hold only the work still to do.
+    for (sql, covering) in [
+        (delivery::UNFANNED, ""),
+        (delivery::ANY_UNFANNED, "COVERING "),
+        (delivery::COUNT_UNFANNED, "COVERING "),
+    ] {
+        assert_eq!(
+            plan(&conn, sql),
+            vec![format!("SCAN events USING {covering}INDEX events_unfanned")],
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        plan(&conn, delivery::COUNT_PENDING),
+        vec!["SCAN deliveries USING COVERING INDEX deliveries_pending".to_owned()]
+    );
+    // Claims: a range scan of `deliveries_pending` in its order (no sort).
+    assert_search(&conn, delivery::DUE, "deliveries", "deliveries_pending");
+    assert_search(&conn, delivery::ANY_DUE, "deliveries", "deliveries_pending");
+    let oldest = plan(&conn, delivery::OLDEST_DUE);
+    assert!(
+        oldest.len() == 1
+            && oldest[0].starts_with("SEARCH deliveries USING COVERING INDEX deliveries_pending ("),
+        "{oldest:?}"
+    );
+    assert_search(
+        &conn,
+        delivery::ENDPOINTS_OF_MODE,
+        "endpoints",
+        "endpoints_by_created",
+    );
+    assert_search(
+        &conn,
+        delivery::EVENT_BODY,
+        "events",
+        "sqlite_autoindex_events_1",
+    );
+    assert_search(
+        &conn,
+        delivery::ENDPOINT_BODY,
+        "endpoints",
+        "sqlite_autoindex_endpoints_1",
+    );
+    // A delivery is found by `(event_id, endpoint_id)`, the UNIQUE key (autoindex 1).
+    assert_search(
+        &conn,
+        delivery::RECORD,
+        "deliveries",
+        "sqlite_autoindex_deliveries_1",
+    );
+    assert_search(
+        &conn,
+        delivery::OF_EVENT,
+        "deliveries",
+        "sqlite_autoindex_deliveries_1",
+    );
+    assert_search(&conn, delivery::PURGE_EVENTS, "events", "events_by_created");
+    let purge = plan(&conn, delivery::PURGE_DELIVERIES);
+    assert!(
+        purge[0].starts_with(
+            "SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 (event_id=?)"
+        ) && purge
+            .iter()
+            .any(|s| s.starts_with("SEARCH events USING INDEX events_by_created"))
+            && !purge.iter().any(|s| s.starts_with("SCAN")),
+        "{purge:?}"
+    );
+    drop(conn);
+    store.close().unwrap();
+    remove(&path);
+}
+
+#[test]
+fn the_delivery_migration_leaves_older_events_to_fan_out() {
+    let path = temp_db("delivery-migration");
+    // A database at version 2 with one event in it, as an older build left it.
+    {
+        let mut conn = schema::connect(&path, schema::Role::Writer).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        for m in schema::MIGRATIONS.iter().filter(|m| m.version <= 2) {
+            tx.execute_batch(m.sql).unwrap();
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
+                (m.version, m.name),
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO events (id, livemode, created, kind, body) \
+             VALUES ('evt_old', 0, 100, 'customer.created', '{}')",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        conn.close().unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let fanned: i64 = conn
+        .query_row(
+            "SELECT fanned_out FROM events WHERE id = 'evt_old'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        fanned, 0,
+        "an event from before the upgrade was never delivered"
+    );
+    let unfanned: i64 = conn
+        .query_row(delivery::COUNT_UNFANNED, [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unfanned, 1);
+    drop(conn);
+    store.close().unwrap();
+    remove(&path);
+}

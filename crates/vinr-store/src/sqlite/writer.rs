@@ -1,11 +1,13 @@
 //! The writer thread: the only connection that writes, committing many write sets per
-//! transaction (group commit), one savepoint each. Re-seals, purges and API key writes are
-//! requests like write sets, each in its own savepoint.
+//! transaction (group commit), one savepoint each. Re-seals, purges, API key writes and the
+//! webhook outbox's fan-outs, claims, attempt records and event purges are requests like write
+//! sets, each in its own savepoint.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use tokio::sync::oneshot;
@@ -14,13 +16,14 @@ use vinr_domain::method::{SealedCard, StoredMethod};
 use vinr_domain::payment::PaymentRecord;
 use vinr_domain::setup::SetupRecord;
 use vinr_domain::webhook::EndpointRecord;
+use vinr_ports::delivery::{AttemptRecord, DeliveryJob, DeliveryKey, DeliveryStatus};
 use vinr_ports::event::Event;
 use vinr_ports::keys::ApiKeyRecord;
 use vinr_ports::store::{CardOwner, IdempotencyRecord, StoreError, Write, WriteSet};
 
 use super::SqliteError;
-use super::keys;
 use super::kinds::{Kind, KindSql, corrupt, event_to_json, version_value};
+use super::{delivery, keys};
 
 /// What the writer is asked to do; each carries where its answer goes.
 pub(super) enum Request {
@@ -65,6 +68,44 @@ pub(super) enum Request {
         /// Whether a key not revoked yet had that id.
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// Turn events not fanned out yet into deliveries.
+    FanOut {
+        /// When (the new deliveries are due then).
+        now: DateTime<Utc>,
+        /// How many events at most.
+        limit: usize,
+        /// How many deliveries were created.
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Lease due deliveries.
+    Claim {
+        /// When.
+        now: DateTime<Utc>,
+        /// The end of the lease (unix microseconds).
+        until: i64,
+        /// How many deliveries at most.
+        limit: usize,
+        /// The deliveries leased.
+        reply: oneshot::Sender<Result<Vec<DeliveryJob>, StoreError>>,
+    },
+    /// Record an attempt of a delivery, guarded by its number.
+    Record {
+        /// The delivery.
+        key: DeliveryKey,
+        /// The attempt.
+        record: AttemptRecord,
+        /// What follows it.
+        next: DeliveryStatus,
+        /// Whether it was recorded.
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Delete events created before a time (unix seconds, exclusive) and their deliveries.
+    PurgeEvents {
+        /// Events with `created` below this go.
+        before: i64,
+        /// How many events went.
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// The counters behind [`GroupCommitStats`](super::GroupCommitStats).
@@ -88,10 +129,15 @@ enum Pending {
         oneshot::Sender<Result<bool, StoreError>>,
         Result<bool, StoreError>,
     ),
-    /// A purge.
+    /// A purge or a fan-out.
     Count(
         oneshot::Sender<Result<u64, StoreError>>,
         Result<u64, StoreError>,
+    ),
+    /// A claim.
+    Jobs(
+        oneshot::Sender<Result<Vec<DeliveryJob>, StoreError>>,
+        Result<Vec<DeliveryJob>, StoreError>,
     ),
 }
 
@@ -118,6 +164,9 @@ impl Pending {
             Pending::Count(tx, own) => {
                 let _ = tx.send(pick(own, failed));
             }
+            Pending::Jobs(tx, own) => {
+                let _ = tx.send(pick(own, failed));
+            }
         }
     }
 
@@ -127,10 +176,17 @@ impl Pending {
             Request::Commit { reply, .. } | Request::InsertKey { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Request::Reseal { reply, .. } | Request::RevokeKey { reply, .. } => {
+            Request::Reseal { reply, .. }
+            | Request::RevokeKey { reply, .. }
+            | Request::Record { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Request::Purge { reply, .. } => {
+            Request::Purge { reply, .. }
+            | Request::FanOut { reply, .. }
+            | Request::PurgeEvents { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Request::Claim { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
         }
@@ -321,6 +377,33 @@ impl Writer {
             Request::RevokeKey { id, at, reply } => {
                 let outcome = self.in_savepoint(|| keys::revoke(&self.conn, &id, at));
                 wrap(outcome, |r| Pending::Flag(reply, r))
+            }
+            Request::FanOut { now, limit, reply } => {
+                let outcome = self.in_savepoint(|| delivery::fan_out(&self.conn, now, limit));
+                wrap(outcome, |r| Pending::Count(reply, r))
+            }
+            Request::Claim {
+                now,
+                until,
+                limit,
+                reply,
+            } => {
+                let outcome = self.in_savepoint(|| delivery::claim(&self.conn, now, until, limit));
+                wrap(outcome, |r| Pending::Jobs(reply, r))
+            }
+            Request::Record {
+                key,
+                record,
+                next,
+                reply,
+            } => {
+                let outcome =
+                    self.in_savepoint(|| delivery::record(&self.conn, &key, &record, next));
+                wrap(outcome, |r| Pending::Flag(reply, r))
+            }
+            Request::PurgeEvents { before, reply } => {
+                let outcome = self.in_savepoint(|| delivery::purge(&self.conn, before));
+                wrap(outcome, |r| Pending::Count(reply, r))
             }
         }
     }

@@ -1,0 +1,352 @@
+//! `vinr serve`: the API, the hosted pages and the background maintenance, until `SIGINT` or
+//! `SIGTERM`.
+//!
+//! Start-up, in order: parse the settings (and find where the vault keys come from); open and
+//! migrate the store; refuse live mode (see [`keys::refuse_live_mode`]); load the vault; bind
+//! the listener; make sure there is an API key (printing a generated one once); print
+//! `listening on http://ADDR`; serve.
+//! The listener is bound before anything is printed, so `--listen 127.0.0.1:0` prints the
+//! port actually given, and a key is generated only once the server can start.
+//!
+//! Background tasks (each runs at start-up, then on its period):
+//! - the recovery sweep, every 60 s: payments left in `processing` for over 60 s by a crash or
+//!   a lost network answer are finished (`Engine::recover_stuck_payments`);
+//! - the idempotency purge, hourly: records older than 24 h are forgotten;
+//! - the expiry scan, daily, for both modes: `payment_method.expiring` notices.
+//!
+//! Results are logged as counts at info level when something was done (a recovery sweep or
+//! purge that found nothing logs at debug, so an idle server's log stays quiet).
+//!
+//! Shutdown: on `SIGINT` or `SIGTERM` the listener stops accepting, requests in flight finish
+//! (for up to [`SHUTDOWN_GRACE`]), the background tasks stop, and the store is closed (SQLite:
+//! every queued write committed, the WAL checkpointed); then the process exits 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use vinr_engine::{Engine, EngineConfig, Ports};
+use vinr_http::server::{AppState, ServerConfig, router, serve};
+use vinr_ports::Mode;
+use vinr_sandbox::SandboxNetwork;
+use vinr_store::clock::SystemClock;
+use vinr_store::ids::OsRandomIds;
+use vinr_store::open::{StoreUrl, open};
+
+use crate::cli::{Environment, Global, ServeArgs};
+use crate::config::{RetrySchedule, public_url};
+use crate::keys;
+use crate::terminal;
+use crate::vault::{self, KeySource};
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The recovery sweep's period, and how long a payment must have been `processing` for it.
+const RECOVERY_PERIOD: Duration = Duration::from_secs(60);
+
+/// The idempotency purge's period.
+const PURGE_PERIOD: Duration = Duration::from_secs(3600);
+
+/// The expiry scan's period.
+const EXPIRY_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
+/// The settings `vinr serve` runs with, once checked.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfig {
+    /// The database (its `Display` hides the password).
+    pub(crate) database: StoreUrl,
+    /// The address to bind.
+    pub(crate) listen: String,
+    /// `--public-url`, if given (checked, without trailing slash).
+    pub(crate) public_url: Option<String>,
+    /// The webhook delivery retry schedule, for the webhook dispatcher.
+    pub(crate) webhook_retry: RetrySchedule,
+}
+
+impl ServeConfig {
+    /// Checks the command line's settings.
+    pub(crate) fn new(global: &Global, args: ServeArgs) -> anyhow::Result<ServeConfig> {
+        let database =
+            StoreUrl::parse(&global.database_url).context("--database-url is not usable")?;
+        let public_url = args
+            .public_url
+            .as_deref()
+            .map(public_url)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--public-url is not usable")?;
+        Ok(ServeConfig {
+            database,
+            listen: args.listen,
+            public_url,
+            webhook_retry: args.webhook_retry,
+        })
+    }
+}
+
+/// `vinr serve`.
+pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> anyhow::Result<()> {
+    let config = ServeConfig::new(global, args)?;
+    let signals = Signals::install().context("cannot watch for SIGINT/SIGTERM")?;
+
+    let source = vault::key_source(global, &env, &config.database)?;
+    let opened = open(&config.database).await?;
+    tracing::info!(database = %config.database, "database open and migrated");
+    keys::refuse_live_mode(opened.keys.as_ref(), &env).await?;
+    let vault = vault::load(&source, &env)?;
+    match (&vault.source, vault.created) {
+        (KeySource::File(path), true) => tracing::info!(
+            file = %path.display(),
+            "created a sandbox vault key file (mode 0600); keep it with the database"
+        ),
+        _ => tracing::info!(keys = %vault.source, "vault keys loaded"),
+    }
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the address listened on")?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => default_public_url(addr),
+    };
+
+    if let Some(secret) = keys::ensure_start_key(opened.keys.as_ref(), &env).await? {
+        terminal::say(&format!(
+            "Generated a sandbox secret key. It is shown only this once and stored hashed; keep it now:\n  {secret}"
+        ));
+    }
+
+    let engine = Engine::new(
+        Ports {
+            store: opened.store.clone(),
+            vault: vault.vault.clone(),
+            network: Arc::new(SandboxNetwork::new()),
+            clock: Arc::new(SystemClock::new()),
+            ids: Arc::new(OsRandomIds::new()),
+        },
+        EngineConfig {
+            public_url: public_url.clone(),
+            ..EngineConfig::default()
+        },
+    );
+    let state = AppState::new(
+        engine.clone(),
+        opened.keys.clone(),
+        ServerConfig {
+            public_url: public_url.clone(),
+            csrf_key: vault.csrf_key,
+        },
+    );
+    let app = router(state);
+
+    tracing::info!(
+        webhook_retry = %config.webhook_retry,
+        "webhook retry schedule set; webhook delivery is not part of this build yet (events are \
+         recorded and listed by GET /v1/events, not delivered)"
+    );
+    let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let tasks = spawn_maintenance(&engine, &stopped);
+    drop(engine);
+
+    terminal::say(&format!("listening on http://{addr}"));
+    tracing::info!(%addr, public_url = %public_url, "listening");
+
+    let mut shutdown_started = stopped.clone();
+    let server = serve(listener, app, {
+        let stop = stop.clone();
+        async move {
+            let signal = signals.wait().await;
+            tracing::info!(signal, "shutting down: finishing requests in flight");
+            stop.send_replace(true);
+        }
+    });
+    let grace = async move {
+        let _ = shutdown_started.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        r = server => r.context("the server failed"),
+        () = grace => {
+            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    };
+
+    // However serving ended, the background tasks stop now.
+    stop.send_replace(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let closed = opened.close().context("cannot close the database");
+    if closed.is_ok() {
+        tracing::info!("stopped; the database is closed");
+    }
+    served.and(closed)
+}
+
+/// `http://<address listened on>`; an unspecified address (`0.0.0.0`) is kept but warned
+/// about, since a buyer's browser cannot open it.
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        tracing::warn!(
+            %addr,
+            "listening on every interface without --public-url: hosted page links will name this address, which browsers cannot open; set --public-url"
+        );
+    }
+    format!("http://{addr}")
+}
+
+/// Runs `work` now and then every `period`, until `stopped` turns true (which also cancels a
+/// run in progress: every engine operation commits atomically, so nothing is half-done).
+fn periodic<F, Fut>(
+    period: Duration,
+    stopped: &watch::Receiver<bool>,
+    mut work: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let mut stopped = stopped.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return,
+                _ = ticks.tick() => {}
+            }
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return,
+                () = work() => {}
+            }
+        }
+    })
+}
+
+/// The recovery sweep, the idempotency purge and the expiry scan.
+fn spawn_maintenance(engine: &Engine, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let recovery = {
+        let engine = engine.clone();
+        periodic(RECOVERY_PERIOD, stopped, move || {
+            let engine = engine.clone();
+            async move {
+                let older_than = chrono::Duration::seconds(60);
+                match engine.recover_stuck_payments(older_than).await {
+                    Ok(r) if r.finished > 0 || r.still_stuck > 0 => tracing::info!(
+                        finished = r.finished,
+                        still_stuck = r.still_stuck,
+                        "recovery sweep"
+                    ),
+                    Ok(_) => tracing::debug!("recovery sweep: nothing stuck"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recovery sweep failed; trying again next time")
+                    }
+                }
+            }
+        })
+    };
+    let purge = {
+        let engine = engine.clone();
+        periodic(PURGE_PERIOD, stopped, move || {
+            let engine = engine.clone();
+            async move {
+                match engine.purge_idempotency().await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(purged = n, "idempotency records older than 24 h purged")
+                    }
+                    Ok(_) => tracing::debug!("idempotency purge: nothing to purge"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "idempotency purge failed; trying again next time")
+                    }
+                }
+            }
+        })
+    };
+    let expiry = {
+        let engine = engine.clone();
+        periodic(EXPIRY_PERIOD, stopped, move || {
+            let engine = engine.clone();
+            async move {
+                let today = engine.ports().clock.now().date_naive();
+                for mode in [Mode::Test, Mode::Live] {
+                    match engine.run_expiry_scan(mode, today).await {
+                        Ok(n) => {
+                            tracing::info!(livemode = mode.livemode(), %today, emitted = n, "expiry scan")
+                        }
+                        Err(e) => {
+                            tracing::warn!(livemode = mode.livemode(), error = %e, "expiry scan failed; trying again tomorrow")
+                        }
+                    }
+                }
+            }
+        })
+    };
+    vec![recovery, purge, expiry]
+}
+
+/// `SIGINT` and `SIGTERM`, watched from start-up on (so a signal that comes early is not
+/// lost).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// Waits for the first of them; returns its name.
+    async fn wait(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_public_url_is_the_address_listened_on() {
+        let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        assert_eq!(default_public_url(addr), "http://127.0.0.1:4242");
+        let addr: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(default_public_url(addr), "http://[::1]:80");
+    }
+}
