@@ -21,7 +21,10 @@ Commands:
            cargo fmt --all -- --check
            cargo clippy --workspace --all-targets --all-features -- -D warnings
            cargo test --workspace --all-features   (unit, integration, doc tests and tidy)
+           then the acceptance smoke (as `cargo xtask smoke`)
   test   only the workspace tests: cargo test --workspace --all-features
+  smoke  cargo build --release -p vinr-cli, then
+         python3 ../shared/acceptance/smoke.py target/release/vinr
   tidy   text checks the compiler does not make (crate docs, [lints], vinr-domain's
          dependencies, leftover macros, clock reads, docs/ARCHITECTURE.md); see xtask/src/tidy.rs
   help   this message
@@ -86,10 +89,14 @@ fn run() -> Result<()> {
             std::io::stdout().write_all(USAGE.as_bytes())?;
             Ok(())
         }
-        ["ci"] => run_steps("ci", CI_STEPS),
+        ["ci"] => {
+            run_steps("ci", CI_STEPS)?;
+            run_smoke()
+        }
         ["test"] => run_steps("test", &[TEST]),
+        ["smoke"] => run_smoke(),
         ["tidy"] => run_tidy(),
-        [command @ ("ci" | "test" | "tidy" | "help"), ..] => {
+        [command @ ("ci" | "test" | "smoke" | "tidy" | "help"), ..] => {
             bail!("`cargo xtask {command}` takes no arguments\n\n{USAGE}")
         }
         [command, ..] => bail!("unknown command `{command}`\n\n{USAGE}"),
@@ -133,6 +140,30 @@ fn run_steps(task: &str, steps: &[Step]) -> Result<()> {
         })?;
     }
     eprintln!("\n==> {task}: all {total} step(s) passed");
+    Ok(())
+}
+
+/// The black-box acceptance checks of `../shared/acceptance` against a release `vinr`.
+fn run_smoke() -> Result<()> {
+    let root = project_root();
+    let script = root.join("../shared/acceptance/smoke.py");
+    if !script.exists() {
+        bail!(
+            "the acceptance script {} is missing (it lives in the shared folder beside the checkout)",
+            script.display()
+        );
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    let cargo = cargo();
+    eprintln!("\n==> smoke: cargo build --release -p vinr-cli");
+    cmd!(sh, "{cargo} build --release -p vinr-cli")
+        .run()
+        .context("smoke: the release build of vinr-cli failed")?;
+    eprintln!("\n==> smoke: python3 {} target/release/vinr", script.display());
+    cmd!(sh, "python3 {script} target/release/vinr")
+        .run()
+        .context("smoke: the acceptance script reported failures (see its FAIL lines above)")?;
     Ok(())
 }
 
