@@ -7,8 +7,10 @@
 //! constant time, within a tolerance), and reads the body into a typed [`Event`] that keeps
 //! whatever a newer server adds (unknown types, objects and fields stay readable).
 //!
-//! It is pure: no I/O, and no clock reads: the caller passes "now". The one exception is the
-//! optional axum extractor, an adapter, which reads the system clock unless given another.
+//! It is pure: no I/O, and no clock reads: the caller passes "now". The exceptions are
+//! optional adapters: the axum extractor, which reads the system clock unless given another,
+//! and the delivery worker (feature `dispatch`), which sends over HTTP and reads the `Clock`
+//! port.
 //!
 //! ```
 //! use vinr_domain::webhook::WebhookSecret;
@@ -37,11 +39,15 @@
 //! - [`harness`]: delivers events to a receiver with duplicates, reordering and delays, to
 //!   prove it idempotent and order-proof; [`harness::signed_request`] builds a delivery.
 //! - `axum` (feature `axum`): the `VerifiedEvent` extractor.
+//! - `dispatch` (feature `dispatch`): the delivery worker, `Dispatcher`: outbox → signed HTTP
+//!   `POST`s, retries with backoff and jitter, every attempt recorded.
 
 #[cfg(feature = "axum")]
 pub mod axum;
 #[cfg(feature = "axum")]
 mod clock;
+#[cfg(feature = "dispatch")]
+pub mod dispatch;
 pub mod event;
 pub mod harness;
 pub mod signature;
