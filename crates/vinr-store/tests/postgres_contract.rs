@@ -1,5 +1,5 @@
-//! The store contract suite and the API key store suite against [`PostgresStore`]: one test
-//! per check, each in a fresh schema, plus each suite's `run_all`, which runs the suite's own
+//! The store contract suite, the API key store suite and the delivery store suite against
+//! [`PostgresStore`]: one test per check, each in a fresh schema, plus each suite's `run_all`, which runs the suite's own
 //! list of checks (so a check added to a suite later runs here too, even before it is named
 //! below).
 //!
@@ -135,6 +135,72 @@ mod api_keys {
         .await;
         assert!(
             made.load(Ordering::SeqCst) >= 5,
+            "run_all ran fewer checks than this module names"
+        );
+    }
+}
+
+/// The `DeliveryStore` checks, in a module of their own (the tests are named after the checks).
+/// Multi-threaded, as the suite's own macro makes them, so the pool's connections run in
+/// parallel with the checks' concurrent calls.
+mod delivery {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::postgres_support::{self, TestDb};
+
+    /// One `#[tokio::test]` per check, each on a store in a fresh schema.
+    macro_rules! delivery_checks {
+        ($($check:ident),+ $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(db) = TestDb::new().await else { return };
+                    let store = db.store().await;
+                    vinr_store::contract::delivery::$check(&store).await;
+                }
+            )+
+        };
+    }
+
+    delivery_checks!(
+        fan_out_follows_filter_mode_and_status,
+        fan_out_happens_once_per_event,
+        concurrent_fan_outs_fan_out_each_event_once,
+        fan_out_takes_the_oldest_events_first_up_to_limit,
+        claim_returns_due_deliveries_oldest_first_and_leases_them,
+        record_attempt_decides_what_follows,
+        a_stale_record_changes_nothing,
+        concurrent_records_of_one_attempt_record_it_once,
+        a_deleted_endpoints_delivery_fails_on_claim,
+        outbox_stats_counts_and_lag,
+        purge_events_removes_old_events_and_their_deliveries,
+        concurrent_claimers_never_share_a_delivery,
+    );
+
+    /// Every check of the delivery suite's own list, in turn, each in a fresh schema (one at a
+    /// time, as above).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_all_runs_every_check_of_the_suite() {
+        let Some(url) = postgres_support::url() else {
+            return;
+        };
+        let current: Arc<Mutex<Option<TestDb>>> = Arc::default();
+        let made = Arc::new(AtomicUsize::new(0));
+        vinr_store::contract::delivery::run_all(|| {
+            let (url, current, made) = (url.clone(), current.clone(), made.clone());
+            async move {
+                drop(current.lock().unwrap().take());
+                let db = TestDb::create(url).await;
+                let store = db.store().await;
+                *current.lock().unwrap() = Some(db);
+                made.fetch_add(1, Ordering::SeqCst);
+                store
+            }
+        })
+        .await;
+        assert!(
+            made.load(Ordering::SeqCst) >= 12,
             "run_all ran fewer checks than this module names"
         );
     }

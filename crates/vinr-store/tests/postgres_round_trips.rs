@@ -1,6 +1,7 @@
 //! How many round trips the PostgreSQL store makes, counted on the wire by a proxy between the
 //! store and the server: a write set is one (its statements and `COMMIT` pipelined behind
-//! `BEGIN`), once the connection has prepared its statements; a read is one.
+//! `BEGIN`), once the connection has prepared its statements; a read is one; each step of
+//! webhook delivery is one, but fan-out, which is two.
 //!
 //! Needs `VINR_TEST_POSTGRES_URL` (see `postgres_support`).
 #![cfg(feature = "postgres")]
@@ -17,11 +18,13 @@ use postgres_support::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vinr_domain::customer::{Customer, CustomerFields, Metadata};
-use vinr_domain::event::EventType;
-use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId};
+use vinr_domain::event::{EventFilter, EventType};
+use vinr_domain::ids::{CustomerId, EventId, PaymentId, PaymentMethodId, WebhookEndpointId};
 use vinr_domain::money::{Currency, Money};
 use vinr_domain::payment::{NewPayment, PaymentInput, PaymentRecord};
+use vinr_domain::webhook::{EndpointRecord, WebhookSecret};
 use vinr_ports::Mode;
+use vinr_ports::delivery::{AttemptRecord, DeliveryStatus, DeliveryStore};
 use vinr_ports::event::{Event, EventData, EventObject};
 use vinr_ports::store::{IdempotencyRecord, IdempotencyState, PageRequest, Store, Write, WriteSet};
 use vinr_store::postgres::{PostgresOptions, PostgresStore};
@@ -146,11 +149,9 @@ fn phases(n: u8) -> (WriteSet, WriteSet) {
     (phase1, phase2)
 }
 
-#[tokio::test]
-async fn a_write_set_is_one_round_trip_and_a_read_is_one() {
-    let Some(db) = TestDb::new().await else {
-        return;
-    };
+/// A store with one connection, through a counting proxy in front of the test database's
+/// server, and the proxy's count.
+async fn proxied_store(db: &TestDb) -> (PostgresStore, Arc<Turns>) {
     // The same server through the proxy: host and port replaced in the URL.
     let config: tokio_postgres::Config = db.url.parse().unwrap();
     let host = match &config.get_hosts()[0] {
@@ -178,6 +179,15 @@ async fn a_write_set_is_one_round_trip_and_a_read_is_one() {
     )
     .await
     .unwrap();
+    (store, turns)
+}
+
+#[tokio::test]
+async fn a_write_set_is_one_round_trip_and_a_read_is_one() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let (store, turns) = proxied_store(&db).await;
     let count = || turns.count.load(Ordering::SeqCst);
 
     let mut measured = Vec::new();
@@ -245,5 +255,123 @@ async fn a_write_set_is_one_round_trip_and_a_read_is_one() {
         cursor_pages,
         [2, 1],
         "the cursor is found in the page's own query"
+    );
+}
+
+/// Each step of webhook delivery is one round trip on a warm connection (claim, record, the
+/// listing, the stats, the purge), and fan-out two (one when nothing waits); a connection
+/// meeting a step's statements for the first time prepares them in one more.
+#[tokio::test]
+async fn delivery_steps_are_one_round_trip_and_fan_out_two() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let (store, turns) = proxied_store(&db).await;
+    let count = || turns.count.load(Ordering::SeqCst);
+    let writer = db.store().await;
+    let at = |s: i64| DateTime::from_timestamp(1_900_000_000 + s, 0).unwrap();
+    let endpoint = EndpointRecord::new(
+        WebhookEndpointId::from_entropy(&[9; 24]),
+        "https://shop.example/hooks".to_owned(),
+        &EventFilter::All,
+        WebhookSecret::new("whsec_test"),
+        false,
+        at(0),
+    );
+    let event = |n: u8| Event {
+        id: EventId::from_entropy(&[n; 24]),
+        kind: EventType::CustomerCreated,
+        created: at(i64::from(n)),
+        livemode: false,
+        data: EventData {
+            object: EventObject::Customer(customer(1)),
+            previous_attributes: None,
+        },
+    };
+    writer
+        .commit(WriteSet {
+            endpoints: vec![Write::Insert(endpoint)],
+            events: vec![event(1), event(2)],
+            ..WriteSet::default()
+        })
+        .await
+        .unwrap();
+
+    let mut measure = Vec::new();
+    let mut turns_of = |what: &'static str, before: u64, after: u64| {
+        measure.push((what, after - before));
+    };
+    // Fan-out with work, cold then warm (one event each), then with nothing waiting.
+    for _ in 0..2 {
+        let before = count();
+        assert_eq!(store.fan_out(at(10), 1).await, Ok(1));
+        turns_of("fan-out", before, count());
+    }
+    let before = count();
+    assert_eq!(store.fan_out(at(10), 1).await, Ok(0));
+    turns_of("idle fan-out", before, count());
+    // Claims, records, listings, stats and purges: cold, then warm.
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let before = count();
+        jobs.extend(
+            store
+                .claim_due(at(10), chrono::Duration::seconds(30), 1)
+                .await
+                .unwrap(),
+        );
+        turns_of("claim", before, count());
+    }
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        let attempt = AttemptRecord {
+            attempt: 1,
+            at: at(11),
+            status: Some(200),
+            latency_ms: 5,
+            error: None,
+        };
+        let before = count();
+        assert_eq!(
+            store
+                .record_attempt(&job.key, attempt, DeliveryStatus::Delivered)
+                .await,
+            Ok(true)
+        );
+        turns_of("record", before, count());
+    }
+    for job in &jobs {
+        let before = count();
+        assert_eq!(store.deliveries(&job.key.event).await.unwrap().len(), 1);
+        turns_of("deliveries", before, count());
+    }
+    for _ in 0..2 {
+        let before = count();
+        store.outbox_stats(at(12)).await.unwrap();
+        turns_of("stats", before, count());
+    }
+    for (bound, purged) in [(2, 1), (3, 1)] {
+        let before = count();
+        assert_eq!(store.purge_events(at(bound)).await, Ok(purged));
+        turns_of("purge", before, count());
+    }
+    eprintln!("round trips (cold, then warm): {measure:?}");
+    assert_eq!(
+        measure,
+        [
+            ("fan-out", 3),
+            ("fan-out", 2),
+            ("idle fan-out", 1),
+            ("claim", 2),
+            ("claim", 1),
+            ("record", 2),
+            ("record", 1),
+            ("deliveries", 2),
+            ("deliveries", 1),
+            ("stats", 2),
+            ("stats", 1),
+            ("purge", 2),
+            ("purge", 1),
+        ]
     );
 }

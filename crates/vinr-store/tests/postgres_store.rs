@@ -666,7 +666,7 @@ async fn migrations_apply_once_even_when_servers_start_together() {
     );
     let rows = db.raw.query(&migrations, &[]).await.unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let applied: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
 
     let store = PostgresStore::connect_with(&db.url, options.clone())
@@ -688,7 +688,7 @@ async fn migrations_apply_once_even_when_servers_start_together() {
         got.err(),
         Some(PostgresError::SchemaTooNew {
             found: 999,
-            known: 2
+            known: 3
         })
     );
     db.raw
@@ -697,8 +697,8 @@ async fn migrations_apply_once_even_when_servers_start_together() {
         .unwrap();
 }
 
-/// The tables and indexes of the migrations (one table per kind of object, and `api_keys`),
-/// as a reader of the database sees them.
+/// The tables and indexes of the migrations (one table per kind of object, `api_keys`, and the
+/// delivery tables), as a reader of the database sees them.
 #[tokio::test]
 async fn the_schema_has_one_table_per_kind() {
     let Some(db) = TestDb::new().await else {
@@ -707,6 +707,8 @@ async fn the_schema_has_one_table_per_kind() {
     let _store = db.store().await;
     let mut expected: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
     expected.push("api_keys".to_owned());
+    expected.push("deliveries".to_owned());
+    expected.push("delivery_attempts".to_owned());
     expected.push("schema_migrations".to_owned());
     expected.sort();
     assert_eq!(db.tables().await, expected);
@@ -734,6 +736,10 @@ async fn the_schema_has_one_table_per_kind() {
         "api_keys_pkey",
         "api_keys_hash_key",
         "api_keys_by_created",
+        "events_to_fan_out",
+        "deliveries_pkey",
+        "deliveries_due",
+        "delivery_attempts_pkey",
     ] {
         assert!(
             indexes.iter().any(|i| i == index),

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("migrations/0002_api_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "deliveries",
+        sql: include_str!("migrations/0003_deliveries.sql"),
+    },
 ];
 
 /// The newest migration this build knows.

@@ -51,6 +51,15 @@
 //! Secret API keys (the [`ApiKeyStore`](vinr_ports::keys::ApiKeyStore) port, migration 2) are
 //! kept hashed in `api_keys`, as plain columns: `id`, the unique `hash`, `mode`, `prefix`,
 //! `created` and `revoked` (Unix seconds), listed oldest first by `(created, seq)`.
+//! Webhook deliveries (the [`DeliveryStore`](vinr_ports::delivery::DeliveryStore) port,
+//! migration 3) use the events table as their outbox: `events.fanned_out` (with the partial
+//! index `events_to_fan_out` on `seq` of the events not fanned out yet), `deliveries` (one row
+//! per event and endpoint, keyed by both: status, `next_at`, the lease's `leased_until` and the
+//! attempt count, times in Unix microseconds; the partial index `deliveries_due` on
+//! `(next_at, seq)` of the pending ones is the claims' work list) and `delivery_attempts` (one
+//! row per attempt). Purging an event deletes its deliveries and attempts by cascade.
+//! Fan-out and claims lock with `FOR UPDATE SKIP LOCKED`, so servers sharing the database take
+//! disjoint work and never send one delivery twice within a lease; see `delivery.rs`.
 //!
 //! # The write path
 //! A write set is one `READ COMMITTED` transaction sent in a single flight: `BEGIN`, one
@@ -74,6 +83,7 @@
 //! rolls them back instead of committing, as a crash before `COMMIT` would.
 
 mod codec;
+mod delivery;
 mod error;
 mod keys;
 mod migrations;
