@@ -6,7 +6,9 @@ use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vinr_ports::Mode;
 
-use crate::config::{DEFAULT_WEBHOOK_RETRY, RetrySchedule};
+use vinr_webhooks::dispatch::RetrySchedule;
+
+use crate::config::DEFAULT_WEBHOOK_RETRY;
 
 /// The variables `vinr` reads, after the help text.
 const ENVIRONMENT_HELP: &str = "\

@@ -1,110 +1,10 @@
-//! Parsing and checking settings: the webhook retry schedule, the public URL, a secret key's
-//! shape.
-
-use std::fmt;
-use std::time::Duration;
+//! Parsing and checking settings: the public URL, a secret key's shape.
+//! (The webhook retry schedule is `vinr_webhooks::dispatch::RetrySchedule`.)
 
 use vinr_ports::Mode;
 
 /// `api.md` §6's default webhook retry schedule.
 pub(crate) const DEFAULT_WEBHOOK_RETRY: &str = "1m,5m,30m,2h,6h,12h,24h,24h";
-
-/// Deliveries are retried for up to 3 days (`api.md` §6): a schedule may not add up to more.
-const RETRY_WINDOW: Duration = Duration::from_secs(3 * 24 * 3600);
-
-/// At most this many retries.
-const MAX_RETRIES: usize = 32;
-
-/// The delays between webhook delivery attempts (`--webhook-retry`): the n-th failed attempt
-/// of an event is retried after the n-th delay, with jitter; after the last, the event is
-/// given up. Parsed from `1s,5m,2h,1d` (units `s`, `m`, `h`, `d`; whole numbers).
-///
-/// Kept in [`crate::serve::ServeConfig`] for the webhook dispatcher.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RetrySchedule {
-    delays: Vec<Duration>,
-}
-
-impl RetrySchedule {
-    /// Parses and checks a schedule: 1 to 32 delays, each at least one second, adding up to
-    /// at most 3 days.
-    pub(crate) fn parse(text: &str) -> Result<RetrySchedule, String> {
-        let mut delays = Vec::new();
-        for part in text.split(',') {
-            let part = part.trim();
-            if part.is_empty() {
-                return Err(format!(
-                    "an empty delay in `{text}`; expected a comma list such as `{DEFAULT_WEBHOOK_RETRY}`"
-                ));
-            }
-            delays.push(parse_delay(part)?);
-        }
-        if delays.len() > MAX_RETRIES {
-            return Err(format!(
-                "{} delays is too many; at most {MAX_RETRIES}",
-                delays.len()
-            ));
-        }
-        let total: Duration = delays.iter().sum();
-        if total > RETRY_WINDOW {
-            return Err(format!(
-                "the delays add up to {}, more than the 3 days deliveries are retried for",
-                human(total)
-            ));
-        }
-        Ok(RetrySchedule { delays })
-    }
-
-    /// The delays, first retry first.
-    pub(crate) fn delays(&self) -> &[Duration] {
-        &self.delays
-    }
-}
-
-impl fmt::Display for RetrySchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.delays().iter().map(|d| human(*d)).collect();
-        f.write_str(&parts.join(","))
-    }
-}
-
-/// One delay: a whole number and a unit.
-fn parse_delay(part: &str) -> Result<Duration, String> {
-    let digits = part.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = part.split_at(digits);
-    let unit_seconds: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "`{part}` is not a delay; write a whole number and a unit: `30s`, `5m`, `2h`, `1d`"
-            ));
-        }
-    };
-    let n: u64 = number.parse().map_err(|_| {
-        format!("`{part}` is not a delay; write a whole number and a unit: `30s`, `5m`, `2h`, `1d`")
-    })?;
-    if n == 0 {
-        return Err(format!("`{part}`: a delay must be at least 1s"));
-    }
-    n.checked_mul(unit_seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{part}` is too long"))
-}
-
-/// A duration in the largest unit that divides it, up to hours (`90s`, `5m`, `2h`, `24h`),
-/// as `api.md` writes the default schedule.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    for (unit, size) in [("h", 3600), ("m", 60)] {
-        if s >= size && s.is_multiple_of(size) {
-            return format!("{}{unit}", s / size);
-        }
-    }
-    format!("{s}s")
-}
 
 /// Checks a public base URL: absolute `http(s)://host…`, no query, no fragment, no user info.
 /// Returns it without trailing slashes.
@@ -164,45 +64,6 @@ pub(crate) fn secret_key_mode(secret: &str) -> Result<Mode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_schedules_parse_and_print() {
-        let s = RetrySchedule::parse(DEFAULT_WEBHOOK_RETRY).unwrap();
-        assert_eq!(s.delays().len(), 8);
-        assert_eq!(s.delays()[0], Duration::from_secs(60));
-        assert_eq!(s.to_string(), DEFAULT_WEBHOOK_RETRY);
-        let s = RetrySchedule::parse("1s, 1s,2s").unwrap();
-        assert_eq!(s.delays(), [1, 1, 2].map(Duration::from_secs).as_slice());
-        assert_eq!(s.to_string(), "1s,1s,2s");
-        assert_eq!(
-            RetrySchedule::parse("90s,1d").unwrap().to_string(),
-            "90s,24h"
-        );
-    }
-
-    #[test]
-    fn bad_retry_schedules_are_refused_with_a_reason() {
-        for (text, reason) in [
-            ("", "empty delay"),
-            ("1s,,2s", "empty delay"),
-            ("0s", "at least 1s"),
-            ("5", "not a delay"),
-            ("5x", "not a delay"),
-            ("-1s", "not a delay"),
-            ("1.5s", "not a delay"),
-            ("2d,2d", "3 days"),
-            ("99999999999999999999s", "not a delay"),
-        ] {
-            let e = RetrySchedule::parse(text).unwrap_err();
-            assert!(e.contains(reason), "{text}: {e}");
-        }
-        let many = vec!["1s"; 33].join(",");
-        assert!(
-            RetrySchedule::parse(&many)
-                .unwrap_err()
-                .contains("too many")
-        );
-    }
 
     #[test]
     fn public_urls_are_plain_http_bases() {

@@ -31,15 +31,21 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use vinr_engine::{Engine, EngineConfig, Ports};
+use vinr_http::server::metrics::MetricsSource;
 use vinr_http::server::{AppState, ServerConfig, router, serve};
 use vinr_ports::Mode;
+use vinr_ports::clock::Clock as _;
+use vinr_ports::delivery::DeliveryStore;
 use vinr_sandbox::SandboxNetwork;
 use vinr_store::clock::SystemClock;
 use vinr_store::ids::OsRandomIds;
 use vinr_store::open::{StoreUrl, open};
+use vinr_webhooks::dispatch::{DispatchStats, Dispatcher, DispatcherConfig, ReqwestSender};
 
 use crate::cli::{Environment, Global, ServeArgs};
-use crate::config::{RetrySchedule, public_url};
+use vinr_webhooks::dispatch::RetrySchedule;
+
+use crate::config::public_url;
 use crate::keys;
 use crate::terminal;
 use crate::vault::{self, KeySource};
@@ -146,16 +152,31 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
             csrf_key: vault.csrf_key,
         },
     );
+    let dispatcher = Dispatcher::new(
+        opened.deliveries.clone(),
+        Arc::new(ReqwestSender::new().context("cannot build the webhook HTTP client")?),
+        Arc::new(SystemClock::new()),
+        DispatcherConfig {
+            schedule: config.webhook_retry.clone(),
+            ..DispatcherConfig::default()
+        },
+    )
+    .context("the webhook dispatcher settings are invalid")?;
+    state.add_metrics_source(Arc::new(OutboxMetrics {
+        deliveries: opened.deliveries.clone(),
+        stats: dispatcher.stats(),
+    }));
     let app = router(state);
-
-    tracing::info!(
-        webhook_retry = %config.webhook_retry,
-        "webhook retry schedule set; webhook delivery is not part of this build yet (events are \
-         recorded and listed by GET /v1/events, not delivered)"
-    );
+    tracing::info!(webhook_retry = %config.webhook_retry, "webhook delivery schedule");
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
-    let tasks = spawn_maintenance(&engine, &stopped);
+    let mut tasks = spawn_maintenance(&engine, &stopped);
+    tasks.push(tokio::spawn({
+        let mut stopped = stopped.clone();
+        dispatcher.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+    }));
     drop(engine);
 
     terminal::say(&format!("listening on http://{addr}"));
@@ -192,6 +213,72 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         tracing::info!("stopped; the database is closed");
     }
     served.and(closed)
+}
+
+/// The webhook outbox on `/metrics`: its depth and lag from the store, the dispatcher's counters.
+struct OutboxMetrics {
+    deliveries: Arc<dyn DeliveryStore>,
+    stats: Arc<DispatchStats>,
+}
+
+#[async_trait::async_trait]
+impl MetricsSource for OutboxMetrics {
+    async fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if let Ok(o) = self.deliveries.outbox_stats(SystemClock::new().now()).await {
+            let _ = writeln!(
+                out,
+                "# HELP vinr_outbox_unfanned_events Events not yet turned into deliveries."
+            );
+            let _ = writeln!(out, "# TYPE vinr_outbox_unfanned_events gauge");
+            let _ = writeln!(out, "vinr_outbox_unfanned_events {}", o.unfanned_events);
+            let _ = writeln!(
+                out,
+                "# HELP vinr_outbox_pending_deliveries Webhook deliveries waiting for an attempt."
+            );
+            let _ = writeln!(out, "# TYPE vinr_outbox_pending_deliveries gauge");
+            let _ = writeln!(
+                out,
+                "vinr_outbox_pending_deliveries {}",
+                o.pending_deliveries
+            );
+            let _ = writeln!(
+                out,
+                "# HELP vinr_outbox_lag_seconds Age of the oldest due delivery."
+            );
+            let _ = writeln!(out, "# TYPE vinr_outbox_lag_seconds gauge");
+            let _ = writeln!(out, "vinr_outbox_lag_seconds {}", o.oldest_due_seconds);
+        }
+        let s = self.stats.snapshot();
+        for (name, help, value) in [
+            (
+                "vinr_webhook_attempts_total",
+                "Webhook delivery attempts made.",
+                s.attempts,
+            ),
+            (
+                "vinr_webhook_delivered_total",
+                "Webhook deliveries answered 2xx.",
+                s.delivered,
+            ),
+            (
+                "vinr_webhook_retried_total",
+                "Webhook attempts scheduled for a retry.",
+                s.retried,
+            ),
+            (
+                "vinr_webhook_failed_total",
+                "Webhook deliveries given up (schedule spent).",
+                s.failed,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
 }
 
 /// `http://<address listened on>`; an unspecified address (`0.0.0.0`) is kept but warned

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+use vinr_ports::delivery::DeliveryStore;
 use vinr_ports::keys::ApiKeyStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use vinr_ports::store::Store;
@@ -299,6 +300,8 @@ pub struct OpenedStore {
     pub store: Arc<dyn Store>,
     /// The API keys, on the same database.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// The webhook outbox's deliveries, on the same database.
+    pub deliveries: Arc<dyn DeliveryStore>,
     backend: Backend,
 }
 
@@ -370,6 +373,7 @@ fn open_sqlite(path: &Path) -> Result<OpenedStore, OpenError> {
     Ok(OpenedStore {
         store: Arc::new(store.clone()),
         keys: Arc::new(store.clone()),
+        deliveries: Arc::new(store.clone()),
         backend: Backend::Sqlite(store),
     })
 }
@@ -390,6 +394,7 @@ async fn open_postgres(url: &str) -> Result<OpenedStore, OpenError> {
     Ok(OpenedStore {
         store: Arc::new(store.clone()),
         keys: Arc::new(store.clone()),
+        deliveries: Arc::new(store.clone()),
         backend: Backend::Postgres {
             store,
             url: url.to_owned(),

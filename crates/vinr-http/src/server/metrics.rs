@@ -164,8 +164,20 @@ impl Metrics {
     }
 }
 
+/// More metrics for `/metrics`, rendered after the server's own (the webhook outbox's depth
+/// and lag and the dispatcher's counters, which live outside this crate).
+#[async_trait::async_trait]
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Lines in the Prometheus text format, each ending in a newline.
+    async fn render(&self) -> String;
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics().render().into_response();
+    let mut text = state.metrics().render();
+    for source in state.metric_sources() {
+        text.push_str(&source.render().await);
+    }
+    let mut response = text.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -69,6 +69,7 @@ struct StateInner {
     keys: Arc<dyn ApiKeyStore>,
     config: ServerConfig,
     metrics: metrics::Metrics,
+    metric_sources: std::sync::RwLock<Vec<Arc<dyn metrics::MetricsSource>>>,
 }
 
 impl AppState {
@@ -80,6 +81,7 @@ impl AppState {
                 keys,
                 config,
                 metrics: metrics::Metrics::default(),
+                metric_sources: std::sync::RwLock::new(Vec::new()),
             }),
         }
     }
@@ -102,6 +104,24 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Adds metrics that `/metrics` renders after its own (the webhook outbox, for one).
+    pub fn add_metrics_source(&self, source: Arc<dyn metrics::MetricsSource>) {
+        self.inner
+            .metric_sources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(source);
+    }
+
+    /// The added metrics sources.
+    pub(crate) fn metric_sources(&self) -> Vec<Arc<dyn metrics::MetricsSource>> {
+        self.inner
+            .metric_sources
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
