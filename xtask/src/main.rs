@@ -160,7 +160,10 @@ fn run_smoke() -> Result<()> {
     cmd!(sh, "{cargo} build --release -p vinr-cli")
         .run()
         .context("smoke: the release build of vinr-cli failed")?;
-    eprintln!("\n==> smoke: python3 {} target/release/vinr", script.display());
+    eprintln!(
+        "\n==> smoke: python3 {} target/release/vinr",
+        script.display()
+    );
     cmd!(sh, "python3 {script} target/release/vinr")
         .run()
         .context("smoke: the acceptance script reported failures (see its FAIL lines above)")?;

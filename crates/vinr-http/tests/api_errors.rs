@@ -1,7 +1,6 @@
 //! One test per error code of api.md §1, through the router (`Router::oneshot`) over a real
 //! engine. (`rate_limited` comes with rate limiting; it is not served yet.)
 #![cfg(feature = "server")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_support;

@@ -1,6 +1,5 @@
 //! The API's shapes and flows over the router: objects, lists, modes, replays.
 #![cfg(feature = "server")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_support;

@@ -4,7 +4,6 @@
 //! Alone in its test binary: `tracing`'s per-callsite interest is process-wide, so a scoped
 //! subscriber shares its callsites with no concurrently running test.
 #![cfg(feature = "server")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_support;

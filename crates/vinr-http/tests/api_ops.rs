@@ -1,7 +1,6 @@
 //! Operability: health, readiness, metrics, request ids, the request log, and `serve` over a
 //! real socket.
 #![cfg(feature = "server")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_support;

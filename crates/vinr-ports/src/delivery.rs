@@ -116,7 +116,12 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Turns new events into deliveries.
     async fn fan_out(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError>;
     /// Leases due deliveries to the caller.
-    async fn claim_due(&self, now: DateTime<Utc>, lease: Duration, limit: usize) -> Result<Vec<DeliveryJob>, StoreError>;
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError>;
     /// Records an attempt and what follows it.
     async fn record_attempt(
         &self,

@@ -92,7 +92,10 @@ async fn charge(e: &Engine, c: &CustomerId, pm: &PaymentMethodId) {
         off_session: true,
         ..Default::default()
     };
-    let p = e.create_payment(&RequestContext::sandbox(), params).await.unwrap();
+    let p = e
+        .create_payment(&RequestContext::sandbox(), params)
+        .await
+        .unwrap();
     assert_eq!(p.status, vinr_domain::payment::PaymentStatus::Succeeded);
 }
 

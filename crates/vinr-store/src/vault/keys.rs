@@ -95,7 +95,10 @@ fn vault_from_keys(keys: &[[u8; 32]], fingerprint_key: [u8; 32]) -> Result<AesVa
 
 /// The vault configured by `VINR_VAULT_KEY` (a comma-separated list of base64 keys, active
 /// first) and, optionally, `VINR_FINGERPRINT_KEY`.
-pub fn vault_from_env(vault_key: &str, fingerprint_key: Option<&str>) -> Result<AesVault, KeyError> {
+pub fn vault_from_env(
+    vault_key: &str,
+    fingerprint_key: Option<&str>,
+) -> Result<AesVault, KeyError> {
     let keys: Vec<[u8; 32]> = vault_key
         .split(',')
         .filter(|s| !s.trim().is_empty())
@@ -189,7 +192,10 @@ impl KeyFile {
             path: self.path.clone(),
             source,
         };
-        let mut text = format!("{KEY_FILE_HEADER}\nfingerprint {}\n", B64.encode(self.fingerprint));
+        let mut text = format!(
+            "{KEY_FILE_HEADER}\nfingerprint {}\n",
+            B64.encode(self.fingerprint)
+        );
         for k in &self.keys {
             text.push_str(&format!("key {}\n", B64.encode(k)));
         }
@@ -210,7 +216,9 @@ impl KeyFile {
         if create_new && self.path.exists() {
             // Someone created it meanwhile: keep theirs, never overwrite keys.
             fs::remove_file(&tmp).map_err(io)?;
-            return Err(KeyError::Inconsistent("the key file appeared while being created".to_owned()));
+            return Err(KeyError::Inconsistent(
+                "the key file appeared while being created".to_owned(),
+            ));
         }
         fs::rename(&tmp, &self.path).map_err(io)?;
         Ok(())
@@ -274,9 +282,15 @@ mod tests {
         assert_eq!(both.active_key_id(), key_id(&[2; 32]));
         assert_eq!(both.fingerprint(&pan), old.fingerprint(&pan));
         let only_new = vault_from_env(&b, Some(&a)).unwrap();
-        assert_eq!(only_new.open(&sealed), Err(VaultError::UnknownKey(key_id(&[1; 32]))));
+        assert_eq!(
+            only_new.open(&sealed),
+            Err(VaultError::UnknownKey(key_id(&[1; 32])))
+        );
         assert!(matches!(vault_from_env("", None), Err(KeyError::Missing)));
-        assert!(matches!(vault_from_env("bm90IDMyIGJ5dGVz", None), Err(KeyError::Malformed)));
+        assert!(matches!(
+            vault_from_env("bm90IDMyIGJ5dGVz", None),
+            Err(KeyError::Malformed)
+        ));
         let e = vault_from_env("%%%", None).unwrap_err().to_string();
         assert!(!e.contains("%%%"));
     }
@@ -327,7 +341,10 @@ mod tests {
     fn a_foreign_file_is_refused() {
         let path = KeyFile::beside(&temp_path("foreign"));
         fs::write(&path, "not a key file\n").unwrap();
-        assert!(matches!(KeyFile::load_or_create(&path), Err(KeyError::BadFile(_))));
+        assert!(matches!(
+            KeyFile::load_or_create(&path),
+            Err(KeyError::BadFile(_))
+        ));
         fs::remove_file(&path).unwrap();
     }
 }
