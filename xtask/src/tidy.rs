@@ -200,15 +200,15 @@ impl Tidy<'_> {
             );
         }
         for root_file in roots {
-            if let Some(text) = self.read(&root_file) {
-                if !starts_with_crate_docs(&text) {
-                    self.report(
-                        &root_file,
-                        None,
-                        "crate root does not start with `//!` crate docs (only blank lines and \
-                         `#![...]` attributes may come first)",
-                    );
-                }
+            if let Some(text) = self.read(&root_file)
+                && !starts_with_crate_docs(&text)
+            {
+                self.report(
+                    &root_file,
+                    None,
+                    "crate root does not start with `//!` crate docs (only blank lines and \
+                     `#![...]` attributes may come first)",
+                );
             }
         }
     }

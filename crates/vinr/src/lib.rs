@@ -41,6 +41,37 @@
 //!   [`TestHelpers`], [`Hosted`]: the parts of the API, reached from the handle.
 //! - Re-exports: the objects ([`Customer`], [`PaymentMethod`], [`Payment`], [`Setup`],
 //!   [`Event`], …), the ids, the request parameters and the one [`Error`] type.
+//! - Webhooks: in-process handles deliver them with the dispatcher of `vinr serve`, on demand
+//!   ([`TestHelpers::deliver_webhooks`]) or in the background
+//!   ([`Vinr::deliver_webhooks_in_background`]); [`webhooks`] (the `vinr-webhooks` crate) is
+//!   the receiver's side: [`webhooks::Verifier`], the typed [`webhooks::Event`], the test
+//!   harness and, with the `axum` feature, the `VerifiedEvent` extractor.
+//!
+//! # Receiving webhooks in a merchant's tests
+//!
+//! ```no_run
+//! use vinr::{CreateCustomer, CreateWebhookEndpoint, Vinr};
+//!
+//! # async fn run() -> vinr::Result<()> {
+//! let vinr = Vinr::sandbox();
+//! let endpoint = vinr
+//!     .webhook_endpoints()
+//!     .create(CreateWebhookEndpoint {
+//!         url: "http://127.0.0.1:8080/webhooks".into(), // the receiver under test
+//!         events: vec!["*".into()],
+//!     })
+//!     .await?;
+//! let secret = endpoint.secret.expect("shown at creation");
+//! // … give `secret` to the receiver's `Verifier`, then act:
+//! vinr.customers().create(CreateCustomer::default()).await?;
+//! // Fan out, sign and POST everything due now, and record each attempt:
+//! let report = vinr.test_helpers().deliver_webhooks().await?;
+//! assert_eq!(report.delivered, 1); // customer.created
+//! # Ok(())
+//! # }
+//! ```
+
+mod delivery;
 
 use std::sync::Arc;
 
@@ -48,6 +79,7 @@ use futures::Stream;
 use vinr_engine::{Engine, EngineConfig, Ports};
 use vinr_ports::api::VinrApi;
 use vinr_ports::clock::Clock;
+use vinr_ports::delivery::DeliveryStore;
 use vinr_ports::ids::IdGenerator;
 use vinr_ports::network::CardNetwork;
 use vinr_ports::store::Store;
@@ -78,6 +110,15 @@ pub use vinr_ports::params::{
 };
 pub use vinr_ports::{Error, Mode, RequestContext};
 pub use vinr_sandbox::{ManualClock, SandboxNetwork, SequentialIds};
+pub use vinr_store::clock::SystemClock;
+/// The receiver's side of webhooks (the `vinr-webhooks` crate): [`webhooks::Verifier`], the
+/// typed [`webhooks::Event`], [`webhooks::harness`], and with this crate's `axum` feature the
+/// `webhooks::axum::VerifiedEvent` extractor.
+pub use vinr_webhooks as webhooks;
+
+pub use delivery::{DeliveryReport, WebhookWorker};
+pub use vinr_ports::delivery::{AttemptRecord, DeliveryKey, DeliveryState, DeliveryStatus};
+pub use vinr_webhooks::dispatch::{DispatcherConfig, RetrySchedule, StatsSnapshot};
 
 #[cfg(feature = "client")]
 pub use vinr_http::client::{ClientOptions, HttpClient};
@@ -97,6 +138,8 @@ pub struct Vinr {
     ctx: RequestContext,
     clock: Option<ManualClock>,
     network: Option<SandboxNetwork>,
+    /// In-process handles only: what webhooks are delivered with.
+    delivery: Option<Arc<delivery::InProcessDelivery>>,
 }
 
 impl std::fmt::Debug for Vinr {
@@ -178,6 +221,7 @@ impl Vinr {
             ctx,
             clock: None,
             network: None,
+            delivery: None,
         }
     }
 
@@ -250,6 +294,40 @@ impl Vinr {
         self.engine.as_ref()
     }
 
+    /// Delivers webhooks in the background, as `vinr serve` does: spawns the dispatcher's
+    /// loop on the current tokio runtime, over this handle's store and clock. Events are sent
+    /// about a second after they happen; a failed attempt is retried when the handle's clock
+    /// reaches its next try (a [`ManualClock`] must be moved for that; build with
+    /// [`SystemClock`] for a long-running service).
+    ///
+    /// Runs until the returned [`WebhookWorker`] is stopped or dropped.
+    /// Fails outside a tokio runtime, over HTTP (the server delivers), and for an in-process
+    /// handle with a custom store but no [`VinrBuilder::deliveries`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let vinr = vinr::Vinr::sandbox();
+    /// let worker = vinr.deliver_webhooks_in_background()?;
+    /// // … endpoints receive events as they happen …
+    /// worker.stop().await;
+    /// # Ok::<(), vinr::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn deliver_webhooks_in_background(&self) -> Result<WebhookWorker> {
+        self.in_process_delivery()?.spawn()
+    }
+
+    /// The in-process delivery set-up, or why there is none.
+    fn in_process_delivery(&self) -> Result<&delivery::InProcessDelivery> {
+        self.delivery.as_deref().ok_or_else(|| {
+            delivery::invalid(
+                vinr_domain::error::InvalidRequestCode::ParameterInvalid,
+                "deliveries",
+                "this handle talks to a VINR server, which delivers webhooks itself",
+            )
+        })
+    }
+
     fn ctx(&self) -> &RequestContext {
         &self.ctx
     }
@@ -270,6 +348,8 @@ impl Vinr {
 #[derive(Default)]
 pub struct VinrBuilder {
     store: Option<Arc<dyn Store>>,
+    deliveries: Option<Arc<dyn DeliveryStore>>,
+    dispatch: Option<DispatcherConfig>,
     vault: Option<Arc<dyn CardVault>>,
     network: Option<Arc<dyn CardNetwork>>,
     sandbox_network: Option<SandboxNetwork>,
@@ -282,8 +362,35 @@ pub struct VinrBuilder {
 
 impl VinrBuilder {
     /// Uses this store (default: a fresh memory store).
+    ///
+    /// The default memory store also keeps webhook deliveries; with another store, give its
+    /// delivery side to [`deliveries`](Self::deliveries) to deliver webhooks in-process.
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps webhook deliveries in this store, which must be the one given to
+    /// [`store`](Self::store) (its events table is the outbox): the stores of `vinr-store` are
+    /// cheap to clone, so `.store(s.clone()).deliveries(s)`.
+    /// Default: the default memory store; none with a custom store.
+    ///
+    /// ```
+    /// use vinr_store::memory::MemoryStore;
+    /// let store = MemoryStore::new();
+    /// let vinr = vinr::Vinr::builder().store(store.clone()).deliveries(store).build();
+    /// # let _ = vinr;
+    /// ```
+    pub fn deliveries(mut self, deliveries: impl DeliveryStore) -> Self {
+        self.deliveries = Some(Arc::new(deliveries));
+        self
+    }
+
+    /// How in-process webhook delivery works (default: [`DispatcherConfig::default`], the
+    /// schedule `1m,5m,30m,2h,6h,12h,24h,24h` with ±10 % jitter and a 10 s timeout). Invalid
+    /// settings are reported by the first delivery call.
+    pub fn webhook_dispatch(mut self, config: DispatcherConfig) -> Self {
+        self.dispatch = Some(config);
         self
     }
 
@@ -365,11 +472,23 @@ impl VinrBuilder {
                     (Arc::new(s.clone()), Some(s))
                 }
             };
+        let (store, deliveries): (Arc<dyn Store>, Option<Arc<dyn DeliveryStore>>) = match self.store
+        {
+            Some(store) => (store, self.deliveries),
+            None => {
+                let memory = vinr_store::memory::MemoryStore::new();
+                let deliveries = self.deliveries.unwrap_or_else(|| Arc::new(memory.clone()));
+                (Arc::new(memory), Some(deliveries))
+            }
+        };
+        let delivery = delivery::InProcessDelivery::new(
+            deliveries,
+            Arc::clone(&clock),
+            self.dispatch.unwrap_or_default(),
+        );
         let engine = Engine::new(
             Ports {
-                store: self
-                    .store
-                    .unwrap_or_else(|| Arc::new(vinr_store::memory::MemoryStore::new())),
+                store,
                 vault: self
                     .vault
                     .unwrap_or_else(|| Arc::new(vinr_store::vault::AesVault::random())),
@@ -393,6 +512,7 @@ impl VinrBuilder {
             },
             clock: manual,
             network: sandbox,
+            delivery: Some(Arc::new(delivery)),
         }
     }
 }
@@ -674,6 +794,33 @@ impl TestHelpers<'_> {
             .api
             .network_update(self.vinr.ctx(), id, params)
             .await
+    }
+
+    /// Delivers the webhooks due now, in-process, exactly as `vinr serve` would: new events
+    /// are fanned out to the matching endpoints, each delivery is signed by the endpoint's
+    /// secrets (`x-vinr-signature`, timed by the handle's clock) and `POST`ed, and every
+    /// attempt is recorded; rounds repeat until nothing is due (so events made by the
+    /// receivers while handling a delivery go out too), at most 100 rounds.
+    ///
+    /// A failed attempt (no 2xx within 10 s) is retried on the schedule
+    /// ([`VinrBuilder::webhook_dispatch`]): move the [`ManualClock`] past its delay (±10 %)
+    /// and call this again.
+    ///
+    /// Fails over HTTP (the server delivers) and for a handle with a custom store but no
+    /// [`VinrBuilder::deliveries`].
+    pub async fn deliver_webhooks(&self) -> Result<DeliveryReport> {
+        self.vinr.in_process_delivery()?.flush().await
+    }
+
+    /// An event's deliveries (one per endpoint it was sent to) with every attempt; in-process
+    /// handles only, like [`deliver_webhooks`](Self::deliver_webhooks).
+    pub async fn webhook_deliveries(&self, event: &EventId) -> Result<Vec<DeliveryState>> {
+        self.vinr
+            .in_process_delivery()?
+            .store()?
+            .deliveries(event)
+            .await
+            .map_err(|e| Error::internal(e.to_string()))
     }
 
     /// Runs the expiry scan as if today were `as_of`; returns how many notices it emitted.
