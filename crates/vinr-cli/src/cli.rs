@@ -1,9 +1,11 @@
 //! The command line (`api.md` §7) and the variables read from the environment.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use vinr_domain::event::EventType;
 use vinr_ports::Mode;
 
 use vinr_webhooks::dispatch::RetrySchedule;
@@ -15,7 +17,7 @@ const ENVIRONMENT_HELP: &str = "\
 Environment (besides the variables named on the flags above):
   VINR_SECRET_KEY       a secret key (sk_test_… or sk_live_…) that `serve` stores hashed and
                         accepts; without it, the first start generates a sk_test_ key and
-                        prints it once
+                        prints it once. `listen` and `trigger` authenticate with it
   VINR_VAULT_KEY        vault keys: base64 of 32 bytes each, comma-separated, active first;
                         without it a sandbox SQLite server keeps its keys in
                         `<database>.vaultkey` (mode 0600)
@@ -85,6 +87,224 @@ pub(crate) enum Command {
     },
     /// Apply the schema migrations, print the schema's state and exit.
     Migrate,
+    /// Print the events of a running server as they happen, and optionally forward each,
+    /// signed, to a local URL (for developing a webhook receiver).
+    Listen(ListenArgs),
+    /// Make a running sandbox server produce an event, by doing what causes it.
+    Trigger(TriggerArgs),
+}
+
+/// Where the API is and the key to use it with (`vinr listen`, `vinr trigger`).
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    /// The base URL of a running `vinr serve`.
+    #[arg(
+        long,
+        env = "VINR_API_BASE",
+        default_value = vinr::DEFAULT_API_BASE,
+        value_name = "URL"
+    )]
+    pub(crate) api_base: String,
+
+    /// The secret API key (`trigger` takes sandbox keys only, `sk_test_…`); better given
+    /// through the variable, which keeps it out of the process list.
+    #[arg(
+        long,
+        env = "VINR_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub(crate) secret_key: ApiKey,
+}
+
+/// A secret API key given to `listen` or `trigger`. `Debug` never shows it.
+#[derive(Clone)]
+pub(crate) struct ApiKey(String);
+
+impl ApiKey {
+    /// The key itself, for the `Authorization` header.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is a live key (`sk_live_…`).
+    pub(crate) fn is_live(&self) -> bool {
+        self.0.starts_with("sk_live_")
+    }
+}
+
+impl FromStr for ApiKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ApiKey, String> {
+        let key = s.trim();
+        if key.is_empty() {
+            return Err("the secret key is empty".to_owned());
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the secret key must be printable ASCII without spaces".to_owned());
+        }
+        Ok(ApiKey(key.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(…)")
+    }
+}
+
+/// `vinr listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The server and the key.
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+
+    /// POST each event's JSON to this URL, signed (`x-vinr-signature`) with a secret printed
+    /// at start, and print the answer's status.
+    #[arg(long, value_name = "URL")]
+    pub(crate) forward_to: Option<String>,
+
+    /// Only these event types, comma-separated, or `*` for all.
+    #[arg(
+        long,
+        default_value = "*",
+        value_name = "TYPES",
+        value_parser = EventFilter::parse
+    )]
+    pub(crate) events: EventFilter,
+}
+
+/// Which event types `vinr listen` shows: all, or those named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventFilter {
+    /// `*`.
+    All,
+    /// The types named (each one of the contract's).
+    Only(Vec<EventType>),
+}
+
+impl EventFilter {
+    /// `*`, or a comma-separated list of the contract's event types.
+    pub(crate) fn parse(text: &str) -> Result<EventFilter, String> {
+        let mut only = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "*" {
+                return Ok(EventFilter::All);
+            }
+            let kind = EventType::from_str(part)
+                .map_err(|_| format!("`{part}` is not an event type; known: {}", known_types()))?;
+            if !only.contains(&kind) {
+                only.push(kind);
+            }
+        }
+        if only.is_empty() {
+            return Err(format!(
+                "name at least one event type, or `*`; known: {}",
+                known_types()
+            ));
+        }
+        Ok(EventFilter::Only(only))
+    }
+
+    /// Whether an event of type `kind` (as the wire names it) is shown.
+    pub(crate) fn admits(&self, kind: &str) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Only(types) => types.iter().any(|t| t.as_str() == kind),
+        }
+    }
+}
+
+/// The contract's event types, comma-separated.
+pub(crate) fn known_types() -> String {
+    EventType::ALL
+        .iter()
+        .map(EventType::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `vinr trigger`.
+#[derive(Debug, Args)]
+pub(crate) struct TriggerArgs {
+    /// The server and the key (a sandbox key: `sk_test_…`).
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+
+    /// The event to produce.
+    #[arg(value_enum, value_name = "EVENT_TYPE")]
+    pub(crate) event: TriggerEvent,
+}
+
+/// The events `vinr trigger` can produce: every type of the contract (a test checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TriggerEvent {
+    /// Create a customer.
+    #[value(name = "customer.created")]
+    CustomerCreated,
+    /// Create a customer, then rename it.
+    #[value(name = "customer.updated")]
+    CustomerUpdated,
+    /// Create a customer, then delete it.
+    #[value(name = "customer.deleted")]
+    CustomerDeleted,
+    /// Attach the 4242 test card to a new customer.
+    #[value(name = "payment_method.attached")]
+    PaymentMethodAttached,
+    /// Attach a test card, then detach it.
+    #[value(name = "payment_method.detached")]
+    PaymentMethodDetached,
+    /// Attach a test card, then run the network updater on it.
+    #[value(name = "payment_method.updated")]
+    PaymentMethodUpdated,
+    /// Attach a card expiring next month and run the expiry scan 10 days before it lapses.
+    #[value(name = "payment_method.expiring")]
+    PaymentMethodExpiring,
+    /// Open a setup and submit the 4242 card on its hosted page.
+    #[value(name = "setup.succeeded")]
+    SetupSucceeded,
+    /// Open a setup and submit a declined card (0002) on its hosted page.
+    #[value(name = "setup.failed")]
+    SetupFailed,
+    /// Open a setup, then cancel it.
+    #[value(name = "setup.canceled")]
+    SetupCanceled,
+    /// Charge the 4242 card off-session.
+    #[value(name = "payment.succeeded")]
+    PaymentSucceeded,
+    /// Charge a declined card (0002) off-session.
+    #[value(name = "payment.failed")]
+    PaymentFailed,
+    /// Charge a 3-D Secure card (3220) off-session.
+    #[value(name = "payment.requires_action")]
+    PaymentRequiresAction,
+    /// Open an on-session payment without a method, then cancel it.
+    #[value(name = "payment.canceled")]
+    PaymentCanceled,
+}
+
+impl TriggerEvent {
+    /// The event type it produces.
+    pub(crate) fn event_type(self) -> EventType {
+        match self {
+            TriggerEvent::CustomerCreated => EventType::CustomerCreated,
+            TriggerEvent::CustomerUpdated => EventType::CustomerUpdated,
+            TriggerEvent::CustomerDeleted => EventType::CustomerDeleted,
+            TriggerEvent::PaymentMethodAttached => EventType::PaymentMethodAttached,
+            TriggerEvent::PaymentMethodDetached => EventType::PaymentMethodDetached,
+            TriggerEvent::PaymentMethodUpdated => EventType::PaymentMethodUpdated,
+            TriggerEvent::PaymentMethodExpiring => EventType::PaymentMethodExpiring,
+            TriggerEvent::SetupSucceeded => EventType::SetupSucceeded,
+            TriggerEvent::SetupFailed => EventType::SetupFailed,
+            TriggerEvent::SetupCanceled => EventType::SetupCanceled,
+            TriggerEvent::PaymentSucceeded => EventType::PaymentSucceeded,
+            TriggerEvent::PaymentFailed => EventType::PaymentFailed,
+            TriggerEvent::PaymentRequiresAction => EventType::PaymentRequiresAction,
+            TriggerEvent::PaymentCanceled => EventType::PaymentCanceled,
+        }
+    }
 }
 
 /// `vinr serve`.
@@ -256,6 +476,80 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["vinr", "serve", "--webhook-retry", "1s,0s"]).is_err());
         assert!(Cli::try_parse_from(["vinr", "keys", "create", "--mode", "prod"]).is_err());
+    }
+
+    #[test]
+    fn every_event_type_can_be_triggered_under_its_own_name() {
+        let names: Vec<String> = TriggerEvent::value_variants()
+            .iter()
+            .map(|t| {
+                let name = t.to_possible_value().unwrap().get_name().to_owned();
+                assert_eq!(name, t.event_type().as_str());
+                name
+            })
+            .collect();
+        let all: Vec<&str> = EventType::ALL.iter().map(EventType::as_str).collect();
+        assert_eq!(names, all);
+    }
+
+    #[test]
+    fn listen_and_trigger_parse_their_flags() {
+        let cli = Cli::try_parse_from([
+            "vinr",
+            "listen",
+            "--secret-key",
+            "sk_test_abc",
+            "--forward-to",
+            "http://127.0.0.1:3000/hook",
+            "--events",
+            "payment.succeeded, customer.created,payment.succeeded",
+        ])
+        .unwrap();
+        let Command::Listen(args) = cli.command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.api.api_base, "http://127.0.0.1:4242");
+        assert_eq!(args.api.secret_key.expose(), "sk_test_abc");
+        assert!(!format!("{args:?}").contains("sk_test_abc"));
+        assert_eq!(
+            args.events,
+            EventFilter::Only(vec![
+                EventType::PaymentSucceeded,
+                EventType::CustomerCreated
+            ])
+        );
+        assert!(args.events.admits("customer.created"));
+        assert!(!args.events.admits("customer.updated"));
+
+        let all = EventFilter::parse("*").unwrap();
+        assert!(all.admits("anything.new"));
+        let e = EventFilter::parse("payment.refunded").unwrap_err();
+        assert!(
+            e.contains("payment.refunded") && e.contains("setup.failed"),
+            "{e}"
+        );
+        assert!(EventFilter::parse(" , ").is_err());
+
+        let cli = Cli::try_parse_from([
+            "vinr",
+            "trigger",
+            "payment.requires_action",
+            "--api-base",
+            "http://127.0.0.1:9",
+            "--secret-key",
+            "sk_test_abc",
+        ])
+        .unwrap();
+        let Command::Trigger(args) = cli.command else {
+            panic!("not trigger")
+        };
+        assert_eq!(args.event, TriggerEvent::PaymentRequiresAction);
+        assert_eq!(args.api.api_base, "http://127.0.0.1:9");
+        let unknown =
+            Cli::try_parse_from(["vinr", "trigger", "payment.refunded", "--secret-key", "k"])
+                .unwrap_err()
+                .to_string();
+        assert!(unknown.contains("customer.created"), "{unknown}");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - `vinr keys create|list|revoke` manages the secret API keys (kept hashed).
 //! - `vinr vault rotate` makes a new active vault key and re-encrypts every stored card.
 //! - `vinr migrate` applies the schema migrations and prints the schema's state.
+//! - `vinr listen` prints a running server's events as they happen and can forward each,
+//!   signed, to a local URL; `vinr trigger <event-type>` makes a sandbox server produce one.
 //!
 //! Every flag and variable is that of `api.md` §7; where the contract is silent, the choice is
 //! written in the README's "Running the server" section.
@@ -19,15 +21,20 @@
 //! - `keys`: API keys (start-up key, live-mode refusal, `vinr keys …`).
 //! - `serve`: `vinr serve`, its background tasks and its graceful shutdown.
 //! - `operator`: `vinr vault rotate` and `vinr migrate`.
+//! - `listen`, `trigger`: the developer commands, clients of a running server's API.
+//! - `signals`: `SIGINT`/`SIGTERM` for the commands that run until stopped.
 //! - `terminal`: the few lines written to standard output for the operator.
 
 mod cli;
 mod config;
 mod keys;
+mod listen;
 mod logging;
 mod operator;
 mod serve;
+mod signals;
 mod terminal;
+mod trigger;
 mod vault;
 
 use std::process::ExitCode;
@@ -78,6 +85,8 @@ async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
             VaultCommand::Rotate => operator::rotate(&global, &env).await,
         },
         Command::Migrate => operator::migrate(&global).await,
+        Command::Listen(args) => listen::run(args).await,
+        Command::Trigger(args) => trigger::run(args).await,
     }
 }
 

@@ -47,6 +47,7 @@ use vinr_webhooks::dispatch::RetrySchedule;
 
 use crate::config::public_url;
 use crate::keys;
+use crate::signals::Signals;
 use crate::terminal;
 use crate::vault::{self, KeySource};
 
@@ -380,49 +381,6 @@ fn spawn_maintenance(engine: &Engine, stopped: &watch::Receiver<bool>) -> Vec<Jo
         })
     };
     vec![recovery, purge, expiry]
-}
-
-/// `SIGINT` and `SIGTERM`, watched from start-up on (so a signal that comes early is not
-/// lost).
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Signals {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(Signals {})
-        }
-    }
-
-    /// Waits for the first of them; returns its name.
-    async fn wait(mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.interrupt.recv() => "SIGINT",
-                _ = self.terminate.recv() => "SIGTERM",
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = &mut self;
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        }
-    }
 }
 
 #[cfg(test)]

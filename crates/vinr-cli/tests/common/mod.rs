@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod process;
+pub mod receiver;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_vinr");
 
 /// How long a debug build may take to start (the machine is shared and slow).
@@ -217,6 +220,30 @@ impl Server {
     /// SIGTERM, and the exit status.
     pub fn stop(self) -> ExitStatus {
         self.stop_with("TERM")
+    }
+
+    /// SIGKILL (`Child::kill`): no shutdown at all, as in a crash.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+
+    /// The value of a metric of `/metrics` without labels (`name value`), if it is there.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let page = self.get("/metrics", None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body.lines().find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            if key == name {
+                value.trim().parse().ok()
+            } else {
+                None
+            }
+        })
     }
 
     pub fn get(&self, path: &str, key: Option<&str>) -> Response {
@@ -425,6 +452,23 @@ pub fn save_card_on_hosted_page(
         ("origin".to_owned(), server.base.clone()),
     ];
     request(&server.base, "POST", &path, &headers, Some(form.as_bytes()))
+}
+
+/// Polls `ready` every 50 ms until it is true; fails with `what` (and `context()`) after
+/// `timeout`.
+pub fn wait_until(
+    timeout: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        if Instant::now() > deadline {
+            panic!("{what}: not within {timeout:?}; {}", context());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Mode bits of a file.
