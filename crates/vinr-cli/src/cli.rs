@@ -6,6 +6,7 @@ use std::str::FromStr;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vinr_domain::event::EventType;
+use vinr_http::server::ratelimit::RateLimit;
 use vinr_ports::Mode;
 
 use vinr_webhooks::dispatch::RetrySchedule;
@@ -328,6 +329,32 @@ pub(crate) struct ServeArgs {
         value_parser = RetrySchedule::parse
     )]
     pub(crate) webhook_retry: RetrySchedule,
+
+    /// The requests a second each API key may make on `/v1`, and the burst allowed after a
+    /// pause: `<per_second>[/<burst>]` (burst defaults to the rate); `0` disables the limit.
+    /// Over it, requests get 429 `rate_limited` with `Retry-After`.
+    #[arg(
+        long,
+        env = "VINR_RATE_LIMIT",
+        default_value = DEFAULT_RATE_LIMIT,
+        value_name = "PER_SECOND[/BURST]",
+        value_parser = RateLimitArg::parse
+    )]
+    pub(crate) rate_limit: RateLimitArg,
+}
+
+/// `--rate-limit`'s default: 1000 requests a second per key, bursts of 2000.
+pub(crate) const DEFAULT_RATE_LIMIT: &str = "1000/2000";
+
+/// `--rate-limit`: the per-key limit, or `None` when disabled (`0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateLimitArg(pub(crate) Option<RateLimit>);
+
+impl RateLimitArg {
+    /// `<per_second>[/<burst>]`, or `0` for no limit.
+    pub(crate) fn parse(text: &str) -> Result<RateLimitArg, String> {
+        RateLimit::parse(text).map(RateLimitArg)
+    }
 }
 
 /// `vinr keys …`.
@@ -444,6 +471,13 @@ mod tests {
         assert_eq!(args.listen, "127.0.0.1:4242");
         assert_eq!(args.public_url, None);
         assert_eq!(args.webhook_retry.to_string(), DEFAULT_WEBHOOK_RETRY);
+        assert_eq!(
+            args.rate_limit,
+            RateLimitArg(Some(RateLimit {
+                per_second: 1000,
+                burst: 2000
+            }))
+        );
         assert_eq!(cli.global.log_format, LogFormat::Text);
 
         let cli = Cli::try_parse_from([
@@ -560,5 +594,34 @@ mod tests {
         };
         let shown = format!("{env:?}");
         assert!(!shown.contains("hidden") && shown.contains("secret_key: true"));
+    }
+
+    #[test]
+    fn the_rate_limit_flag_parses_and_zero_disables() {
+        let parse = |flag: &str| {
+            let cli = Cli::try_parse_from(["vinr", "serve", "--rate-limit", flag])?;
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            Ok::<_, clap::Error>(args.rate_limit.0)
+        };
+        assert_eq!(
+            parse("5/10").unwrap(),
+            Some(RateLimit {
+                per_second: 5,
+                burst: 10
+            })
+        );
+        assert_eq!(
+            parse("7").unwrap(),
+            Some(RateLimit {
+                per_second: 7,
+                burst: 7
+            })
+        );
+        assert_eq!(parse("0").unwrap(), None);
+        for bad in ["", "x", "-1", "5/0", "5/x", "1/2/3"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

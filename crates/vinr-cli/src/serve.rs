@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use vinr_engine::{Engine, EngineConfig, Ports};
 use vinr_http::server::metrics::MetricsSource;
+use vinr_http::server::ratelimit::RateLimit;
 use vinr_http::server::{AppState, ServerConfig, router, serve};
 use vinr_ports::Mode;
 use vinr_ports::clock::Clock as _;
@@ -74,6 +75,8 @@ pub(crate) struct ServeConfig {
     pub(crate) public_url: Option<String>,
     /// The webhook delivery retry schedule, for the webhook dispatcher.
     pub(crate) webhook_retry: RetrySchedule,
+    /// The per-API-key request limit on `/v1` (`None`: no limit).
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl ServeConfig {
@@ -93,6 +96,7 @@ impl ServeConfig {
             listen: args.listen,
             public_url,
             webhook_retry: args.webhook_retry,
+            rate_limit: args.rate_limit.0,
         })
     }
 }
@@ -151,6 +155,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         ServerConfig {
             public_url: public_url.clone(),
             csrf_key: vault.csrf_key,
+            rate_limit: config.rate_limit,
         },
     );
     let dispatcher = Dispatcher::new(
@@ -169,6 +174,10 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
     }));
     let app = router(state);
     tracing::info!(webhook_retry = %config.webhook_retry, "webhook delivery schedule");
+    match config.rate_limit {
+        Some(limit) => tracing::info!(rate_limit = %limit, "per-key rate limit (per second/burst)"),
+        None => tracing::info!("per-key rate limit disabled"),
+    }
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
     let mut tasks = spawn_maintenance(&engine, &stopped);

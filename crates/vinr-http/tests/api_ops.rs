@@ -50,6 +50,7 @@ async fn readyz_is_503_when_the_database_does_not_answer() {
         ServerConfig {
             public_url: "http://127.0.0.1:4242".into(),
             csrf_key: [1; 32],
+            rate_limit: None,
         },
     );
     let r = api_support::send(

@@ -166,6 +166,7 @@ async fn start_app() -> App {
         ServerConfig {
             public_url: base.clone(),
             csrf_key,
+            rate_limit: None,
         },
     );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

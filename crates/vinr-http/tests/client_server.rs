@@ -84,6 +84,7 @@ async fn start() -> Running {
         ServerConfig {
             public_url: base.clone(),
             csrf_key: [7u8; 32],
+            rate_limit: None,
         },
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

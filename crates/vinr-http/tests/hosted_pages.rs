@@ -74,6 +74,7 @@ fn harness(public_url: &str) -> Harness {
         ServerConfig {
             public_url: public_url.to_owned(),
             csrf_key: [42u8; 32],
+            rate_limit: None,
         },
     );
     Harness {

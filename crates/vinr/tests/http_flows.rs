@@ -52,6 +52,7 @@ fn over_http() -> Vinr {
         ServerConfig {
             public_url: base.clone(),
             csrf_key: [3u8; 32],
+            rate_limit: None,
         },
     );
     tokio::spawn(async move {

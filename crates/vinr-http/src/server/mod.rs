@@ -19,6 +19,7 @@
 //! - `idempotency`: the `Idempotency-Key` header in, `Idempotent-Replayed` out.
 //! - `observe`: request ids and one log line per request; `metrics`: Prometheus text.
 //! - `openapi`: the OpenAPI 3.1 document of every `/v1` route.
+//! - `ratelimit`: a token bucket per API key over every authenticated `/v1` request (429).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod ratelimit;
 
 /// The largest request body accepted: 64 KiB (`body_too_large` beyond).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -48,12 +50,16 @@ pub struct ServerConfig {
     pub public_url: String,
     /// The key that signs the hosted pages' CSRF tokens.
     pub csrf_key: [u8; 32],
+    /// The limit of requests of each API key on `/v1`, or `None` for no limit
+    /// (see [`ratelimit`]).
+    pub rate_limit: Option<ratelimit::RateLimit>,
 }
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("public_url", &self.public_url)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -70,11 +76,25 @@ struct StateInner {
     config: ServerConfig,
     metrics: metrics::Metrics,
     metric_sources: std::sync::RwLock<Vec<Arc<dyn metrics::MetricsSource>>>,
+    rate_limiter: Option<ratelimit::RateLimiter>,
 }
 
 impl AppState {
     /// The state of a server over `engine`, authenticating with `keys`.
+    /// Requests are limited per key as `config.rate_limit` says, on the monotonic clock.
     pub fn new(engine: Engine, keys: Arc<dyn ApiKeyStore>, config: ServerConfig) -> Self {
+        let limiter = config.rate_limit.map(ratelimit::RateLimiter::new);
+        Self::with_rate_limiter(engine, keys, config, limiter)
+    }
+
+    /// [`AppState::new`] with this limiter (one on a clock of its own, for tests) in place of
+    /// the one `config.rate_limit` describes.
+    pub fn with_rate_limiter(
+        engine: Engine,
+        keys: Arc<dyn ApiKeyStore>,
+        config: ServerConfig,
+        rate_limiter: Option<ratelimit::RateLimiter>,
+    ) -> Self {
         Self {
             inner: Arc::new(StateInner {
                 engine,
@@ -82,6 +102,7 @@ impl AppState {
                 config,
                 metrics: metrics::Metrics::default(),
                 metric_sources: std::sync::RwLock::new(Vec::new()),
+                rate_limiter,
             }),
         }
     }
@@ -99,6 +120,11 @@ impl AppState {
     /// The settings.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The per-key rate limiter, if requests are limited.
+    pub fn rate_limiter(&self) -> Option<&ratelimit::RateLimiter> {
+        self.inner.rate_limiter.as_ref()
     }
 
     /// The metrics registry.
@@ -129,7 +155,12 @@ impl AppState {
 /// `/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(api::routes())
+        .merge(
+            api::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                ratelimit::middleware,
+            )),
+        )
         .merge(hosted::routes())
         .merge(metrics::routes())
         .merge(observe::routes())

@@ -116,6 +116,7 @@ impl TestApp {
             ServerConfig {
                 public_url: "http://127.0.0.1:4242".into(),
                 csrf_key: [9; 32],
+                rate_limit: None,
             },
         );
         TestApp {

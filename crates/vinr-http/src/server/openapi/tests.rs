@@ -475,6 +475,7 @@ async fn app() -> App {
         ServerConfig {
             public_url: "http://127.0.0.1:4242".into(),
             csrf_key: [7; 32],
+            rate_limit: None,
         },
     );
     App {
