@@ -1,8 +1,9 @@
 //! Project automation for VINR, in Rust: run it as `cargo xtask <command>` (the alias lives in
 //! `.cargo/config.toml`). `cargo xtask ci` green locally means CI green: `.ci/run` runs exactly it.
 //!
-//! Commands: `ci`, `test`, `tidy`, `help` (see [`USAGE`]).
+//! Commands: `ci`, `test`, `smoke`, `bench`, `tidy`, `help` (see [`USAGE`]).
 
+mod bench;
 mod tidy;
 
 use std::io::Write as _;
@@ -25,6 +26,12 @@ Commands:
   test   only the workspace tests: cargo test --workspace --all-features
   smoke  cargo build --release -p vinr-cli, then
          python3 ../shared/acceptance/smoke.py target/release/vinr
+  bench [--quick] [--scale [--scale-max N]]
+         cargo build --release -p vinr-cli, -p vinr-bench, then vinr-bench suite: the
+         load benchmark of `vinr serve` (SQLite, and PostgreSQL when VINR_TEST_POSTGRES_URL
+         is set) beside a bare axum baseline; rewrites the generated part of
+         docs/benchmarks.md. --quick: 5 s per scenario, under 2 minutes; default 20 s;
+         --scale adds 10 k and 100 k customers (--scale-max 1000000 for 1 M; full mode only)
   tidy   text checks the compiler does not make (crate docs, [lints], vinr-domain's
          dependencies, leftover macros, clock reads, docs/ARCHITECTURE.md); see xtask/src/tidy.rs
   help   this message
@@ -96,6 +103,10 @@ fn run() -> Result<()> {
         ["test"] => run_steps("test", &[TEST]),
         ["smoke"] => run_smoke(),
         ["tidy"] => run_tidy(),
+        ["bench", options @ ..] => {
+            let options = bench::Options::parse(options)?;
+            bench::run(&project_root(), &cargo(), &options)
+        }
         [command @ ("ci" | "test" | "smoke" | "tidy" | "help"), ..] => {
             bail!("`cargo xtask {command}` takes no arguments\n\n{USAGE}")
         }
