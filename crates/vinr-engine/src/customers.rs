@@ -269,6 +269,6 @@ impl CustomersApi for Engine {
         ctx: &RequestContext,
         params: ListCustomers,
     ) -> Result<List<Customer>, Error> {
-        retry!(self, self.try_list_customers(ctx, &params))
+        Ok(self.try_list_customers(ctx, &params).await?)
     }
 }

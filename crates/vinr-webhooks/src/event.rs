@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use vinr_domain::customer::{Address, Customer};
+use vinr_domain::customer::Customer;
 use vinr_domain::event::EventType;
 use vinr_domain::method::PaymentMethod;
 use vinr_domain::payment::Payment;
@@ -129,12 +129,9 @@ impl Object {
     /// Reads an object; never fails (the fallback is [`Object::Other`]).
     pub fn from_json(value: &Value) -> Self {
         fn typed<T: for<'a> Deserialize<'a>>(value: &Value, wrap: fn(Box<T>) -> Object) -> Object {
-            let parsed =
-                T::deserialize(value).or_else(|e| match without_unknown_address_fields(value) {
-                    Some(pruned) => T::deserialize(&pruned),
-                    None => Err(e),
-                });
-            match parsed {
+            // The domain objects ignore fields they do not know, so a newer server's added
+            // fields (an address line included) keep them typed.
+            match T::deserialize(value) {
                 Ok(t) => wrap(Box::new(t)),
                 Err(_) => Object::Other(value.clone()),
             }
@@ -170,32 +167,6 @@ impl Object {
             Object::Other(v) => v.get("version").and_then(Value::as_u64),
         }
     }
-}
-
-/// `value` with its `address` cut down to the fields this version's [`Address`] knows, when it
-/// has others; `None` when there is nothing to cut.
-///
-/// [`Address`] refuses unknown fields (it doubles as a request type, where the contract
-/// rejects them), so without this a newer server adding an address field would turn every
-/// customer into [`Object::Other`]. The known fields are read from `Address::default()`'s
-/// serialization, so they follow the type.
-fn without_unknown_address_fields(value: &Value) -> Option<Value> {
-    let address = value.get("address")?.as_object()?;
-    let known = serde_json::to_value(Address::default()).ok()?;
-    let known = known.as_object()?;
-    if address.keys().all(|k| known.contains_key(k)) {
-        return None;
-    }
-    let kept: Map<String, Value> = address
-        .iter()
-        .filter(|(k, _)| known.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut pruned = value.clone();
-    pruned
-        .as_object_mut()?
-        .insert("address".to_owned(), Value::Object(kept));
-    Some(pruned)
 }
 
 /// An event's `data`: the object after the change and, for updates, what it was before.
@@ -510,21 +481,6 @@ mod tests {
         assert_eq!(e.object_id(), Some("cust_1"));
         assert_eq!(e.object_version(), None);
         assert!(e.is_newer_than(u64::MAX));
-    }
-
-    #[test]
-    fn only_unknown_address_fields_are_pruned() {
-        let prune = |v: Value| without_unknown_address_fields(&v);
-        assert_eq!(prune(json!({"id": "x"})), None);
-        assert_eq!(prune(json!({"address": null})), None);
-        assert_eq!(
-            prune(json!({"address": {"city": "Lyon", "postalCode": "69001"}})),
-            None
-        );
-        assert_eq!(
-            prune(json!({"id": "x", "address": {"city": "Lyon", "planet": "Earth"}})),
-            Some(json!({"id": "x", "address": {"city": "Lyon"}}))
-        );
     }
 
     #[test]
