@@ -260,22 +260,25 @@ const PUBLIC_PATH: &str = "/v1/openapi.json";
 
 /// The `/v1` middleware: a request whose key authenticates takes a token from that key's
 /// bucket, or is answered 429 with `Retry-After`. Without a limiter it does nothing; a request
-/// without a valid key passes on to be answered 401 by the handler. (The handler's own key
-/// check looks the key up again: with limiting on, a `/v1` call costs two key lookups.)
+/// without a valid key passes on to be answered 401 by the handler. The key found here rides
+/// along in the request's extensions, so the handler's [`Ctx`](super::extract::Ctx) does not
+/// look it up again.
 pub(crate) async fn middleware(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if let Some(limiter) = state.rate_limiter()
         && request.uri().path() != PUBLIC_PATH
         && let Ok(key) = auth::authenticate(request.headers(), state.keys().as_ref()).await
-        && let Err(seconds) = limiter.check(&key.id)
     {
-        return ApiError(Error::RateLimited {
-            retry_after: Some(seconds),
-        })
-        .into_response();
+        if let Err(seconds) = limiter.check(&key.id) {
+            return ApiError(Error::RateLimited {
+                retry_after: Some(seconds),
+            })
+            .into_response();
+        }
+        request.extensions_mut().insert(key);
     }
     next.run(request).await
 }
