@@ -7,7 +7,9 @@
 //! # Layout
 //! - [`network`]: [`SandboxNetwork`], the [`CardNetwork`](vinr_ports::network::CardNetwork) of
 //!   the sandbox: answers from `vinr_domain::testcards`, one answer per attempt id, 3-D Secure
-//!   challenges, charge counters and fault injection for tests of callers.
+//!   challenges, charge counters and fault injection for tests of callers; optionally kept in
+//!   an append-only file so that its memory outlives a crash of the server using it.
+//! - [`journal`]: that file ([`JournalError`] when it cannot be used).
 //! - [`clock`]: [`ManualClock`], a [`Clock`](vinr_ports::clock::Clock) set and advanced by hand.
 //! - [`ids`]: [`SequentialIds`], a deterministic [`IdGenerator`](vinr_ports::ids::IdGenerator)
 //!   for tests.
@@ -24,8 +26,10 @@
 
 pub mod clock;
 pub mod ids;
+pub mod journal;
 pub mod network;
 
 pub use clock::ManualClock;
 pub use ids::SequentialIds;
+pub use journal::JournalError;
 pub use network::SandboxNetwork;

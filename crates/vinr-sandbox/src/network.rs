@@ -5,8 +5,15 @@
 //! Every answer is remembered by attempt id, so a caller that asks again (after a timeout, or
 //! from the recovery sweep after a crash) gets the first answer and is never charged twice.
 //! Counters and fault injection let tests of the engine check exactly that.
+//!
+//! A real network remembers its answers across our crashes; an in-memory one does not. With
+//! [`SandboxNetwork::with_journal`] the memory is also appended to a file (see
+//! [`crate::journal`]) and replayed when the file is opened again, so a restarted server's
+//! recovery sweep finds the answers the network gave before the crash, and a crash test can
+//! count the charges made across it ([`SandboxNetwork::from_journal`]).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -17,12 +24,14 @@ use vinr_ports::network::{
     AuthorizationKind, AuthorizationRequest, CardNetwork, NetworkAnswer, NetworkError,
 };
 
+use crate::journal::{Journal, JournalError};
+
 /// The message of every injected [`NetworkError::Unavailable`].
 const INJECTED: &str = "injected";
 
 /// What the network remembers of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AttemptState {
+pub(crate) enum AttemptState {
     /// Answered [`NetworkAnswer::ChallengeRequired`]; waiting for the buyer.
     Challenging {
         /// The answer after a passed challenge: approved (`None`) or refused.
@@ -72,7 +81,7 @@ impl AttemptState {
     }
 
     /// Whether this attempt charged money.
-    fn charged(self) -> bool {
+    pub(crate) fn charged(self) -> bool {
         match self {
             Self::Challenging { .. } => false,
             Self::Final { charged, .. } => charged,
@@ -98,6 +107,8 @@ struct Ledger {
     fail_next: u32,
     /// `authorize` calls still to fail after the network decided.
     fail_after_recording: u32,
+    /// Where every new or changed attempt is appended before it is answered, if anywhere.
+    journal: Option<Journal>,
 }
 
 impl Ledger {
@@ -108,12 +119,29 @@ impl Ledger {
 
     fn authorize(&mut self, request: &AuthorizationRequest) -> Result<NetworkAnswer, NetworkError> {
         self.take_failure()?;
-        let state = *self
-            .attempts
-            .entry(request.attempt.clone())
-            .or_insert_with(|| AttemptState::first(request));
+        let state = match self.attempts.get(&request.attempt) {
+            Some(state) => *state,
+            None => {
+                let state = AttemptState::first(request);
+                self.record(&request.attempt, state)?;
+                state
+            }
+        };
         take(&mut self.fail_after_recording)?;
         Ok(state.answer())
+    }
+
+    /// Remembers `state` for `attempt`: first in the journal, if there is one (a failed append
+    /// answers [`NetworkError::Unavailable`] and leaves the memory as it was, as if the
+    /// request never reached the network), then in memory.
+    fn record(&mut self, attempt: &AttemptId, state: AttemptState) -> Result<(), NetworkError> {
+        if let Some(journal) = &mut self.journal {
+            journal
+                .append(attempt, state)
+                .map_err(|e| NetworkError::Unavailable(format!("the network journal: {e}")))?;
+        }
+        self.attempts.insert(attempt.clone(), state);
+        Ok(())
     }
 
     fn complete_challenge(
@@ -122,11 +150,11 @@ impl Ledger {
         passed: bool,
     ) -> Result<NetworkAnswer, NetworkError> {
         self.take_failure()?;
-        let state = self
+        let state = *self
             .attempts
-            .get_mut(attempt)
+            .get(attempt)
             .ok_or_else(|| NetworkError::UnknownAttempt(attempt.to_string()))?;
-        match *state {
+        match state {
             AttemptState::Final { answer, .. } => Ok(answer),
             AttemptState::Challenging { after, charges } => {
                 let answer = match (passed, after) {
@@ -134,10 +162,13 @@ impl Ledger {
                     (true, None) => NetworkAnswer::Approved,
                     (true, Some(failure)) => NetworkAnswer::Declined(failure),
                 };
-                *state = AttemptState::Final {
-                    answer,
-                    charged: charges && answer == NetworkAnswer::Approved,
-                };
+                self.record(
+                    attempt,
+                    AttemptState::Final {
+                        answer,
+                        charged: charges && answer == NetworkAnswer::Approved,
+                    },
+                )?;
                 Ok(answer)
             }
         }
@@ -208,6 +239,67 @@ impl SandboxNetwork {
     /// A network that has seen no attempt.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A network whose memory is also kept in the append-only journal at `path`: the file is
+    /// created if missing, every attempt it holds is replayed into memory, and from then on
+    /// each attempt the network decides or changes (a new answer, an open challenge, a
+    /// completed one) is appended as one line *before* the answer is given.
+    ///
+    /// This is the network being an external party: a real card network remembers its
+    /// answers when our server crashes, so a restarted server's recovery sweep must find them
+    /// there and never charge twice. Lines are written with a plain `write` and no `fsync`: a
+    /// `SIGKILL` of the process keeps what is in the kernel's page cache, which is the crash a
+    /// test of the server makes; a power loss is out of scope for a sandbox. A torn last line
+    /// (a write cut short) is dropped on open, since its answer was never given.
+    ///
+    /// Only one process may have a journal open at a time (nothing locks the file); the
+    /// clones of the returned network share it.
+    ///
+    /// # Errors
+    /// [`JournalError`] if the file cannot be opened, read or repaired, or holds a line that is
+    /// not a journal entry.
+    pub fn with_journal(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let (journal, attempts) = Journal::open(path.as_ref())?;
+        Ok(Self::with_ledger(Ledger {
+            attempts,
+            journal: Some(journal),
+            ..Ledger::default()
+        }))
+    }
+
+    /// A network holding what the journal at `path` remembers, without writing to it: for
+    /// counting, after a run, the charges a server made through
+    /// [`with_journal`](Self::with_journal) (see [`charged_attempts`](Self::charged_attempts)).
+    /// Answers it gives from then on are kept in memory only. A torn last line is ignored.
+    ///
+    /// # Errors
+    /// [`JournalError`] if the file cannot be read or holds a line that is not a journal entry.
+    pub fn from_journal(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let attempts = Journal::read(path.as_ref())?;
+        Ok(Self::with_ledger(Ledger {
+            attempts,
+            ..Ledger::default()
+        }))
+    }
+
+    fn with_ledger(ledger: Ledger) -> Self {
+        Self {
+            ledger: Arc::new(Mutex::new(ledger)),
+        }
+    }
+
+    /// Every attempt that charged money, in id order.
+    pub fn charged_attempts(&self) -> Vec<AttemptId> {
+        let mut charged: Vec<AttemptId> = self
+            .lock()
+            .attempts
+            .iter()
+            .filter(|(_, state)| state.charged())
+            .map(|(attempt, _)| attempt.clone())
+            .collect();
+        charged.sort();
+        charged
     }
 
     /// How many attempts charged money: approved, with an amount (setups only verify).
