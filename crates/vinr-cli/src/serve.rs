@@ -17,6 +17,13 @@
 //! Results are logged as counts at info level when something was done (a recovery sweep or
 //! purge that found nothing logs at debug, so an idle server's log stays quiet).
 //!
+//! Test hooks (hidden: not flags, not in `api.md` §7, for `cargo xtask crash` only):
+//! - `VINR_SANDBOX_NETWORK_JOURNAL=<path>`: the sandbox card network keeps its memory in that
+//!   append-only file ([`SandboxNetwork::with_journal`]), so it remembers its answers across a
+//!   `SIGKILL` of the server, as a real network would;
+//! - `VINR_TEST_RECOVERY_SECONDS=<n>`: the recovery sweep runs every `n` seconds for payments
+//!   `processing` for over `n` seconds (instead of 60 and 60), so a crash test need not wait.
+//!
 //! Shutdown: on `SIGINT` or `SIGTERM` the listener stops accepting, requests in flight finish
 //! (for up to [`SHUTDOWN_GRACE`]), the background tasks stop, and the store is closed (SQLite:
 //! every queued write committed, the WAL checkpointed); then the process exits 0.
@@ -136,11 +143,13 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         ));
     }
 
+    let network = sandbox_network()?;
+    let recovery = recovery_period()?;
     let engine = Engine::new(
         Ports {
             store: opened.store.clone(),
             vault: vault.vault.clone(),
-            network: Arc::new(SandboxNetwork::new()),
+            network: Arc::new(network),
             clock: Arc::new(SystemClock::new()),
             ids: Arc::new(OsRandomIds::new()),
         },
@@ -180,7 +189,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
     }
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
-    let mut tasks = spawn_maintenance(&engine, &stopped);
+    let mut tasks = spawn_maintenance(&engine, &stopped, recovery);
     tasks.push(tokio::spawn({
         let mut stopped = stopped.clone();
         dispatcher.run(async move {
@@ -331,14 +340,67 @@ where
     })
 }
 
-/// The recovery sweep, the idempotency purge and the expiry scan.
-fn spawn_maintenance(engine: &Engine, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+/// The test hook naming the sandbox network's journal file.
+const NETWORK_JOURNAL_VAR: &str = "VINR_SANDBOX_NETWORK_JOURNAL";
+
+/// The test hook shortening the recovery sweep's period and age.
+const RECOVERY_SECONDS_VAR: &str = "VINR_TEST_RECOVERY_SECONDS";
+
+/// The sandbox card network: in memory, or kept in the journal `VINR_SANDBOX_NETWORK_JOURNAL`
+/// names (a test hook; see the module docs).
+fn sandbox_network() -> anyhow::Result<SandboxNetwork> {
+    match std::env::var_os(NETWORK_JOURNAL_VAR).filter(|v| !v.is_empty()) {
+        None => Ok(SandboxNetwork::new()),
+        Some(path) => {
+            let network = SandboxNetwork::with_journal(&path)
+                .with_context(|| format!("{NETWORK_JOURNAL_VAR} is not usable"))?;
+            tracing::warn!(
+                journal = %std::path::Path::new(&path).display(),
+                attempts = network.authorizations(),
+                "test hook: the sandbox card network keeps its memory in a journal file"
+            );
+            Ok(network)
+        }
+    }
+}
+
+/// The recovery sweep's period and age: [`RECOVERY_PERIOD`], or `VINR_TEST_RECOVERY_SECONDS`
+/// (a test hook; see the module docs).
+fn recovery_period() -> anyhow::Result<Duration> {
+    let Some(value) = std::env::var_os(RECOVERY_SECONDS_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(RECOVERY_PERIOD);
+    };
+    let seconds = recovery_seconds(&value).with_context(|| {
+        format!("{RECOVERY_SECONDS_VAR} must be a whole number of seconds from 1 to 3600")
+    })?;
+    tracing::warn!(
+        seconds,
+        "test hook: the recovery sweep runs every {seconds} s for payments processing over {seconds} s"
+    );
+    Ok(Duration::from_secs(seconds))
+}
+
+/// The value of `VINR_TEST_RECOVERY_SECONDS`: whole seconds from 1 to 3600.
+fn recovery_seconds(value: &std::ffi::OsStr) -> Option<u64> {
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+}
+
+/// The recovery sweep (every `recovery`, for payments `processing` for over `recovery`), the
+/// idempotency purge and the expiry scan.
+fn spawn_maintenance(
+    engine: &Engine,
+    stopped: &watch::Receiver<bool>,
+    recovery: Duration,
+) -> Vec<JoinHandle<()>> {
+    let older_than = chrono::Duration::from_std(recovery).unwrap_or(chrono::Duration::seconds(60));
     let recovery = {
         let engine = engine.clone();
-        periodic(RECOVERY_PERIOD, stopped, move || {
+        periodic(recovery, stopped, move || {
             let engine = engine.clone();
             async move {
-                let older_than = chrono::Duration::seconds(60);
                 match engine.recover_stuck_payments(older_than).await {
                     Ok(r) if r.finished > 0 || r.still_stuck > 0 => tracing::info!(
                         finished = r.finished,
@@ -395,6 +457,16 @@ fn spawn_maintenance(engine: &Engine, stopped: &watch::Receiver<bool>) -> Vec<Jo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recovery_test_hook_takes_whole_seconds() {
+        use std::ffi::OsStr;
+        assert_eq!(recovery_seconds(OsStr::new("2")), Some(2));
+        assert_eq!(recovery_seconds(OsStr::new(" 3600 ")), Some(3600));
+        for bad in ["0", "3601", "-1", "1.5", "2s", ""] {
+            assert_eq!(recovery_seconds(OsStr::new(bad)), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_default_public_url_is_the_address_listened_on() {
