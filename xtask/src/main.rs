@@ -1,9 +1,10 @@
 //! Project automation for VINR, in Rust: run it as `cargo xtask <command>` (the alias lives in
 //! `.cargo/config.toml`). `cargo xtask ci` green locally means CI green: `.ci/run` runs exactly it.
 //!
-//! Commands: `ci`, `test`, `smoke`, `bench`, `tidy`, `help` (see [`USAGE`]).
+//! Commands: `ci`, `test`, `smoke`, `bench`, `crash`, `tidy`, `help` (see [`USAGE`]).
 
 mod bench;
+mod crash;
 mod tidy;
 
 use std::io::Write as _;
@@ -23,6 +24,8 @@ Commands:
            cargo clippy --workspace --all-targets --all-features -- -D warnings
            cargo test --workspace --all-features   (unit, integration, doc tests and tidy)
            then the acceptance smoke (as `cargo xtask smoke`)
+           then a short crash round (`cargo xtask crash --rounds 1`: SQLite, and
+           PostgreSQL, which CI=true requires via VINR_TEST_POSTGRES_URL)
   test   only the workspace tests: cargo test --workspace --all-features
   smoke  cargo build --release -p vinr-cli, then
          python3 ../shared/acceptance/smoke.py target/release/vinr
@@ -32,6 +35,13 @@ Commands:
          is set) beside a bare axum baseline; rewrites the generated part of
          docs/benchmarks.md. --quick: 5 s per scenario, under 2 minutes; default 20 s;
          --scale adds 10 k and 100 k customers (--scale-max 1000000 for 1 M; full mode only)
+  crash [--rounds 5] [--payments 2000] [--seed S] [--sqlite-only]
+         cargo build --release -p vinr-cli, -p vinr-bench, then vinr-bench crash: per
+         round, N off-session payments from 32 connections, SIGKILL of `vinr serve` at a
+         seeded random moment, restart, every key retried; checks one payment per key,
+         nothing acknowledged lost, approved charges = succeeded payments, one
+         payment.succeeded each, every webhook delivered. SQLite, then PostgreSQL when
+         VINR_TEST_POSTGRES_URL is set (under CI=true it must be)
   tidy   text checks the compiler does not make (crate docs, [lints], vinr-domain's
          dependencies, leftover macros, clock reads, docs/ARCHITECTURE.md); see xtask/src/tidy.rs
   help   this message
@@ -98,7 +108,8 @@ fn run() -> Result<()> {
         }
         ["ci"] => {
             run_steps("ci", CI_STEPS)?;
-            run_smoke()
+            run_smoke()?;
+            crash::run(&project_root(), &cargo(), &crash::Options::ci())
         }
         ["test"] => run_steps("test", &[TEST]),
         ["smoke"] => run_smoke(),
@@ -106,6 +117,10 @@ fn run() -> Result<()> {
         ["bench", options @ ..] => {
             let options = bench::Options::parse(options)?;
             bench::run(&project_root(), &cargo(), &options)
+        }
+        ["crash", options @ ..] => {
+            let options = crash::Options::parse(options)?;
+            crash::run(&project_root(), &cargo(), &options)
         }
         [command @ ("ci" | "test" | "smoke" | "tidy" | "help"), ..] => {
             bail!("`cargo xtask {command}` takes no arguments\n\n{USAGE}")

@@ -1,4 +1,4 @@
-//! The command line: `baseline`, `load`, `scale` and `suite`.
+//! The command line: `baseline`, `load`, `scale`, `suite` and `crash`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +33,52 @@ pub(crate) enum Command {
     /// against `vinr serve` on a fresh SQLite database (and PostgreSQL when a URL is given),
     /// then writes the report.
     Suite(SuiteArgs),
+    /// The crash-safety test (what `cargo xtask crash` runs): rounds of N off-session
+    /// payments against `vinr serve`, SIGKILLed at a random moment and restarted, every key
+    /// retried, every property checked; on SQLite, then PostgreSQL when a URL is given.
+    Crash(CrashArgs),
+}
+
+/// `vinr-bench crash`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CrashArgs {
+    /// The release `vinr` binary to serve with.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) vinr: PathBuf,
+
+    /// Rounds per store, each with its own kill point.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) rounds: u32,
+
+    /// Payments per round (distinct idempotency keys).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) payments: u32,
+
+    /// Connections firing the payments.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) connections: u32,
+
+    /// The seed of the kill points (printed; default: random).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+
+    /// A PostgreSQL server to run the rounds on too: a fresh database per round is created on
+    /// it with `psql` and dropped afterwards.
+    #[arg(
+        long,
+        env = "VINR_TEST_POSTGRES_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) postgres_url: Option<String>,
+
+    /// SQLite rounds only, even when a PostgreSQL URL is given.
+    #[arg(long)]
+    pub(crate) sqlite_only: bool,
+
+    /// Fail, rather than skip PostgreSQL, when no PostgreSQL URL is given (CI).
+    #[arg(long, conflicts_with = "sqlite_only")]
+    pub(crate) require_postgres: bool,
 }
 
 /// The server to drive and how hard.
@@ -349,6 +395,53 @@ mod tests {
                 "0",
             ],
             &["load", "--scenario", "mix"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn crash_defaults_to_5_rounds_of_2000_payments_from_32_connections() {
+        let Command::Crash(crash) = parse(&["crash", "--vinr", "v"]).unwrap() else {
+            panic!("not a crash");
+        };
+        assert_eq!(
+            (crash.rounds, crash.payments, crash.connections),
+            (5, 2000, 32)
+        );
+        assert_eq!(crash.seed, None);
+        assert!(!crash.sqlite_only && !crash.require_postgres);
+        let Command::Crash(crash) = parse(&[
+            "crash",
+            "--vinr",
+            "v",
+            "--rounds",
+            "1",
+            "--payments",
+            "500",
+            "--seed",
+            "7",
+            "--sqlite-only",
+        ])
+        .unwrap() else {
+            panic!("not a crash");
+        };
+        assert_eq!(
+            (crash.rounds, crash.payments, crash.seed),
+            (1, 500, Some(7))
+        );
+        assert!(crash.sqlite_only);
+        for bad in [
+            &["crash", "--vinr", "v", "--rounds", "0"][..],
+            &["crash", "--vinr", "v", "--payments", "0"],
+            &[
+                "crash",
+                "--vinr",
+                "v",
+                "--sqlite-only",
+                "--require-postgres",
+            ],
+            &["crash"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} parsed");
         }

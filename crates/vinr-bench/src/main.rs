@@ -12,12 +12,16 @@
 //!     --duration 20 --connections 64 [--server-pid PID]
 //! vinr-bench scale --base … --key … --sizes 10000,100000,1000000
 //! vinr-bench suite --vinr target/release/vinr [--quick] [--scale [--scale-max 1000000]]
+//! vinr-bench crash --vinr target/release/vinr [--rounds 5] [--payments 2000] [--seed S] \
+//!     [--sqlite-only | --require-postgres]
 //! ```
 //!
 //! `load` prints one JSON line: `scenario`, `requests_per_s`, `p50_us`, `p99_us`, `p999_us`,
 //! `max_us`, `mean_us`, `errors`, `count`, and the server's peak RSS and CPU when its pid is given.
 //! `cargo xtask bench` builds the release binaries and runs `suite`, which writes
-//! `docs/benchmarks.md`.
+//! `docs/benchmarks.md`. `crash` is the crash-safety test of issue 7 (`cargo xtask crash`):
+//! it kills `vinr serve` with `SIGKILL` under load, restarts it, and checks that nothing
+//! acknowledged was lost, nothing was charged twice and every webhook went out.
 //!
 //! # Layout
 //!
@@ -31,10 +35,13 @@
 //! - `scale`: load 10 k, 100 k, 1 M customers and measure retrieve and list-by-email at each.
 //! - `suite`: starts the servers (and the PostgreSQL database), runs everything, writes the report.
 //! - `report`: the markdown of `docs/benchmarks.md` and the bars of issue 6.
+//! - `crash`: the crash rounds; `crash::drive` (setup, payments, the kill, retries, reads),
+//!   `crash::hook` (the webhook receiver), `crash::check` (the properties, pure).
 
 mod baseline;
 mod cli;
 mod client;
+mod crash;
 mod load;
 mod procstat;
 mod report;
@@ -107,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
                 written
             }
             Command::Suite(args) => suite::run(args).await,
+            Command::Crash(args) => crash::run(args).await,
         }
     })
 }

@@ -29,20 +29,21 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// The vault key of the PostgreSQL runs (base64 of 32 bytes). The database is made for the run
 /// and dropped after it, and holds only test cards, so a fixed key is enough.
-const BENCH_VAULT_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
+pub(crate) const BENCH_VAULT_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
 
-/// A server process we started.
-struct Server {
+/// A server process we started (also by `vinr-bench crash`).
+pub(crate) struct Server {
     child: Child,
     pid: u32,
-    base: String,
+    /// `http://ADDR`, as the server printed it.
+    pub(crate) base: String,
     log: PathBuf,
 }
 
 impl Server {
     /// Starts `command` (which must print `listening on http://ADDR` on standard output), its
     /// standard error going to `log`.
-    async fn start(mut command: Command, log: &Path) -> Result<Server> {
+    pub(crate) async fn start(mut command: Command, log: &Path) -> Result<Server> {
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         command
@@ -84,8 +85,30 @@ impl Server {
         })
     }
 
+    /// `SIGKILL`, at once: no grace, nothing finished or flushed by the server. Waits only for
+    /// the signal to be sent; [`Server::reap`] waits for the exit.
+    pub(crate) fn kill(&mut self) -> Result<()> {
+        self.child
+            .start_kill()
+            .context("cannot send SIGKILL to the server")
+    }
+
+    /// Waits for a killed server to be gone.
+    pub(crate) async fn reap(mut self) -> Result<()> {
+        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err).context("waiting for the killed server"),
+            Err(_) => bail!("the killed server did not exit within {STOP_TIMEOUT:?}"),
+        }
+    }
+
+    /// The file its standard error goes to.
+    pub(crate) fn log(&self) -> &Path {
+        &self.log
+    }
+
     /// `SIGTERM`, then waits for it to exit (killing it after [`STOP_TIMEOUT`]).
-    async fn stop(mut self) -> Result<()> {
+    pub(crate) async fn stop(mut self) -> Result<()> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
@@ -103,7 +126,7 @@ impl Server {
 }
 
 /// The last lines of a server's log, for errors.
-fn log_tail(log: &Path) -> String {
+pub(crate) fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(15)..].join("\n");
@@ -111,7 +134,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 /// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -313,7 +336,7 @@ fn write_report(out: &Path, report: &Report) -> Result<()> {
 }
 
 /// `psql URL -c SQL`, failing on any error.
-async fn psql(url: &str, sql: &str) -> Result<()> {
+pub(crate) async fn psql(url: &str, sql: &str) -> Result<()> {
     let output = Command::new("psql")
         .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
         .stdin(Stdio::null())
@@ -330,7 +353,7 @@ async fn psql(url: &str, sql: &str) -> Result<()> {
 }
 
 /// A PostgreSQL URL naming another database on the same server (query parameters kept).
-fn with_database(url: &str, database: &str) -> Result<String> {
+pub(crate) fn with_database(url: &str, database: &str) -> Result<String> {
     let (scheme, rest) = url
         .split_once("://")
         .filter(|(scheme, _)| matches!(*scheme, "postgres" | "postgresql"))
