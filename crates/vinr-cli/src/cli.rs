@@ -6,6 +6,7 @@ use std::str::FromStr;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vinr_domain::event::EventType;
+use vinr_http::server::hosted::guard::AddressLimit;
 use vinr_http::server::ratelimit::RateLimit;
 use vinr_ports::Mode;
 
@@ -341,6 +342,46 @@ pub(crate) struct ServeArgs {
         value_parser = RateLimitArg::parse
     )]
     pub(crate) rate_limit: RateLimitArg,
+
+    /// The failed card attempts a hosted link (a setup's or a payment's card page) takes:
+    /// the attempt that reaches it cancels the setup or payment (`too_many_attempts`) and its
+    /// pages answer 410. At least 1.
+    #[arg(
+        long,
+        env = "VINR_HOSTED_MAX_ATTEMPTS",
+        default_value_t = 5,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) hosted_max_attempts: u32,
+
+    /// The failed card attempts one client address may make on the hosted pages in a window:
+    /// `<failures>/<window>` (window in `s`, `m` or `h`); its next card post locks the link
+    /// it targets (410). `0` disables the limit.
+    #[arg(
+        long,
+        env = "VINR_HOSTED_ADDRESS_LIMIT",
+        default_value = "20/1h",
+        value_name = "FAILURES/WINDOW",
+        value_parser = AddressLimitArg::parse
+    )]
+    pub(crate) hosted_address_limit: AddressLimitArg,
+
+    /// Take the client address of hosted pages from the last `X-Forwarded-For` entry (set it
+    /// only behind a reverse proxy that appends it); otherwise the TCP peer's address is used.
+    #[arg(long, env = "VINR_TRUST_PROXY")]
+    pub(crate) trust_proxy: bool,
+}
+
+/// `--hosted-address-limit`: the limit, or `None` when disabled (`0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddressLimitArg(pub(crate) Option<AddressLimit>);
+
+impl AddressLimitArg {
+    /// `<failures>/<window>`, or `0`.
+    pub(crate) fn parse(text: &str) -> Result<AddressLimitArg, String> {
+        AddressLimit::parse(text).map(AddressLimitArg)
+    }
 }
 
 /// `--rate-limit`'s default: 1000 requests a second per key, bursts of 2000.
@@ -622,6 +663,44 @@ mod tests {
         assert_eq!(parse("0").unwrap(), None);
         for bad in ["", "x", "-1", "5/0", "5/x", "1/2/3"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_hosted_limit_flags_parse_with_their_defaults() {
+        let serve = |flags: &[&str]| {
+            let argv = [&["vinr", "serve"][..], flags].concat();
+            let cli = Cli::try_parse_from(argv)?;
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            Ok::<_, clap::Error>(args)
+        };
+        let defaults = serve(&[]).unwrap();
+        assert_eq!(defaults.hosted_max_attempts, 5);
+        assert_eq!(defaults.hosted_address_limit.0, Some(AddressLimit::DEFAULT));
+        assert!(!defaults.trust_proxy);
+        let set = serve(&[
+            "--hosted-max-attempts",
+            "3",
+            "--hosted-address-limit",
+            "10/30m",
+            "--trust-proxy",
+        ])
+        .unwrap();
+        assert_eq!(set.hosted_max_attempts, 3);
+        let limit = set.hosted_address_limit.0.unwrap();
+        assert_eq!((limit.failures, limit.window.as_secs()), (10, 1800));
+        assert!(set.trust_proxy);
+        let off = serve(&["--hosted-address-limit", "0"]).unwrap();
+        assert_eq!(off.hosted_address_limit.0, None);
+        for bad in [
+            &["--hosted-max-attempts", "0"][..],
+            &["--hosted-max-attempts", "x"],
+            &["--hosted-address-limit", "10"],
+            &["--hosted-address-limit", "10/2d"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
         }
     }
 }

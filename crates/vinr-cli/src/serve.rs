@@ -37,7 +37,9 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+use vinr_domain::limits::AttemptLimit;
 use vinr_engine::{Engine, EngineConfig, Ports};
+use vinr_http::server::hosted::guard::AddressLimit;
 use vinr_http::server::metrics::MetricsSource;
 use vinr_http::server::ratelimit::RateLimit;
 use vinr_http::server::{AppState, ServerConfig, router, serve};
@@ -84,6 +86,12 @@ pub(crate) struct ServeConfig {
     pub(crate) webhook_retry: RetrySchedule,
     /// The per-API-key request limit on `/v1` (`None`: no limit).
     pub(crate) rate_limit: Option<RateLimit>,
+    /// The failed card attempts a hosted link takes before it locks.
+    pub(crate) hosted_max_attempts: AttemptLimit,
+    /// The failed card attempts a client address may make (`None`: no limit).
+    pub(crate) hosted_address_limit: Option<AddressLimit>,
+    /// Whether the client address comes from `X-Forwarded-For`.
+    pub(crate) trust_proxy: bool,
 }
 
 impl ServeConfig {
@@ -104,6 +112,10 @@ impl ServeConfig {
             public_url,
             webhook_retry: args.webhook_retry,
             rate_limit: args.rate_limit.0,
+            hosted_max_attempts: AttemptLimit::new(args.hosted_max_attempts)
+                .context("--hosted-max-attempts must be at least 1")?,
+            hosted_address_limit: args.hosted_address_limit.0,
+            trust_proxy: args.trust_proxy,
         })
     }
 }
@@ -155,6 +167,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         },
         EngineConfig {
             public_url: public_url.clone(),
+            hosted_max_attempts: config.hosted_max_attempts,
             ..EngineConfig::default()
         },
     );
@@ -181,6 +194,15 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         deliveries: opened.deliveries.clone(),
         stats: dispatcher.stats(),
     }));
+    state
+        .hosted_guard()
+        .configure(config.hosted_address_limit, config.trust_proxy);
+    tracing::info!(
+        hosted_max_attempts = %config.hosted_max_attempts,
+        hosted_address_limit = ?config.hosted_address_limit.map(|l| l.to_string()),
+        trust_proxy = config.trust_proxy,
+        "hosted pages: failed card attempt limits"
+    );
     let app = router(state);
     tracing::info!(webhook_retry = %config.webhook_retry, "webhook delivery schedule");
     match config.rate_limit {

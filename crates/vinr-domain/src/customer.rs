@@ -18,8 +18,10 @@ pub const METADATA_MAX_VALUE_CHARS: usize = 500;
 pub const NAME_MAX_CHARS: usize = 256;
 /// A phone number has at most this many characters.
 pub const PHONE_MAX_CHARS: usize = 40;
-/// An address line, city, postal code or state has at most this many characters.
+/// An address line, city or state has at most this many characters.
 pub const ADDRESS_FIELD_MAX_CHARS: usize = 200;
+/// A postal code has at most this many characters.
+pub const POSTAL_CODE_MAX_CHARS: usize = 64;
 /// An email address has at most this many characters (RFC 5321 path limit).
 pub const EMAIL_MAX_CHARS: usize = 254;
 
@@ -263,7 +265,10 @@ impl Address {
             line1: field("line1", self.line1)?,
             line2: field("line2", self.line2)?,
             city: field("city", self.city)?,
-            postal_code: field("postalCode", self.postal_code)?,
+            postal_code: self
+                .postal_code
+                .map(|v| parse_text("address.postalCode", &v, POSTAL_CODE_MAX_CHARS))
+                .transpose()?,
             state: field("state", self.state)?,
             country,
         })

@@ -129,6 +129,8 @@ code_enum!(
         AuthenticationRequired => "authentication_required",
         /// The buyer failed or abandoned the 3-D Secure challenge.
         AuthenticationFailed => "authentication_failed",
+        /// Too many failed card attempts on the hosted page: the link was locked (canceled).
+        TooManyAttempts => "too_many_attempts",
     }
 );
 
@@ -231,6 +233,15 @@ impl LastError {
             code: LastErrorCode::AuthenticationFailed,
             decline_code: None,
             message: "The buyer failed to authenticate the card.".to_owned(),
+        }
+    }
+
+    /// Too many failed card attempts: the hosted link was locked.
+    pub fn too_many_attempts() -> Self {
+        Self {
+            code: LastErrorCode::TooManyAttempts,
+            decline_code: None,
+            message: "Too many failed card attempts; this link is locked.".to_owned(),
         }
     }
 }

@@ -18,12 +18,14 @@
 //! - [`webhook`]: webhook endpoint records and their secrets.
 //! - [`testcards`]: the sandbox test-card table.
 //! - [`error`]: the stable error codes shared by every layer.
+//! - [`limits`]: the failed-attempt limit of hosted links and the bounds of card-form fields.
 
 pub mod card;
 pub mod customer;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod limits;
 pub mod method;
 pub mod money;
 pub mod payment;

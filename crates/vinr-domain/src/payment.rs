@@ -16,6 +16,13 @@
 //! | `requires_action` | authentication completed | `processing` | — |
 //! | `requires_action` | authentication failed | `failed` | `payment.failed` |
 //! | `requires_payment_method`, `requires_action` | cancel, or expiry | `canceled` | `payment.canceled` |
+//! | `requires_payment_method`, `requires_action` | locked (too many failed attempts from the buyer's address) | `canceled` (+`lastError` `too_many_attempts`) | `payment.canceled` |
+//!
+//! A failed hosted card attempt (a card refused before the network, a hosted card declined)
+//! that brings the payment's failed attempts to the [`AttemptLimit`] locks the payment instead
+//! of reopening it: `canceled` with `lastError.code = "too_many_attempts"` and
+//! `payment.canceled`, in the same transition. A failed challenge fails the payment as before
+//! (it is counted too, but `failed` is terminal already).
 //!
 //! ```
 //! use chrono::{DateTime, Utc};
@@ -53,6 +60,7 @@ use crate::customer::Metadata;
 use crate::error::{CardFailure, LastError};
 use crate::event::EventType;
 use crate::ids::{AttemptId, CustomerId, PaymentId, PaymentMethodId};
+use crate::limits::AttemptLimit;
 use crate::method::PendingCard;
 use crate::money::{Currency, Money};
 
@@ -217,6 +225,9 @@ pub struct PaymentRecord {
     /// Whether the buyer passed the 3-D Secure challenge of the current attempt (so a
     /// recovery sweep knows to complete the challenge rather than authorize afresh).
     pub challenge_passed: bool,
+    /// How many hosted card attempts failed (refused, declined, failed authentication).
+    #[serde(default)]
+    pub failed_attempts: u32,
 }
 
 /// A new payment, validated by the caller.
@@ -275,6 +286,8 @@ pub enum PaymentInput {
     AuthenticationFailed,
     /// The merchant canceled.
     Cancel,
+    /// Too many failed card attempts came from the buyer's address: the link locks.
+    Lock,
     /// Nobody finished the payment in time.
     Expire,
 }
@@ -291,6 +304,7 @@ impl PaymentInput {
             PaymentInput::AuthenticationCompleted => "authentication_completed",
             PaymentInput::AuthenticationFailed => "authentication_failed",
             PaymentInput::Cancel => "cancel",
+            PaymentInput::Lock => "lock",
             PaymentInput::Expire => "expire",
         }
     }
@@ -369,6 +383,7 @@ impl PaymentRecord {
                 charged: false,
                 pending_card: None,
                 challenge_passed: false,
+                failed_attempts: 0,
             },
             events: Vec::new(),
         })
@@ -389,6 +404,16 @@ impl PaymentRecord {
         self.awaits_buyer() && now >= self.expires_at()
     }
 
+    /// Whether the payment was locked after too many failed card attempts.
+    pub fn is_locked(&self) -> bool {
+        self.payment.status == PaymentStatus::Canceled
+            && self
+                .payment
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.code == crate::error::LastErrorCode::TooManyAttempts)
+    }
+
     /// Whether the payment waits for the buyer (a card or a challenge).
     pub fn awaits_buyer(&self) -> bool {
         matches!(
@@ -397,11 +422,23 @@ impl PaymentRecord {
         )
     }
 
-    /// Applies one input. Pure: the same record, input and time always give the same result.
+    /// Applies one input under the default [`AttemptLimit`]. Pure: the same record, input and
+    /// time always give the same result.
     pub fn apply(
         &self,
         input: PaymentInput,
         now: DateTime<Utc>,
+    ) -> Result<Transition<PaymentRecord>, TransitionError> {
+        self.apply_with_limit(input, now, AttemptLimit::DEFAULT)
+    }
+
+    /// Applies one input; a failed hosted card attempt that brings the failed attempts to
+    /// `limit` locks the payment (see the module documentation). Pure.
+    pub fn apply_with_limit(
+        &self,
+        input: PaymentInput,
+        now: DateTime<Utc>,
+        limit: AttemptLimit,
     ) -> Result<Transition<PaymentRecord>, TransitionError> {
         use PaymentStatus as S;
         let status = self.payment.status;
@@ -426,7 +463,7 @@ impl PaymentRecord {
             }
             (S::RequiresPaymentMethod, PaymentInput::CardRefused(failure)) => {
                 next.payment.last_error = Some(LastError::from_card(*failure));
-                vec![]
+                next.count_failure(limit)
             }
             (S::Processing, PaymentInput::Approved { method }) => {
                 next.payment.status = S::Succeeded;
@@ -446,7 +483,7 @@ impl PaymentRecord {
                     Some(CardSource::Hosted) => {
                         next.payment.status = S::RequiresPaymentMethod;
                         next.pending_card = None;
-                        vec![]
+                        next.count_failure(limit)
                     }
                     Some(CardSource::Given) | None => {
                         next.payment.status = S::Failed;
@@ -475,6 +512,7 @@ impl PaymentRecord {
                 vec![]
             }
             (S::RequiresAction, PaymentInput::AuthenticationFailed) => {
+                next.failed_attempts = next.failed_attempts.saturating_add(1);
                 next.payment.status = S::Failed;
                 next.payment.next_action = None;
                 next.pending_card = None;
@@ -485,6 +523,10 @@ impl PaymentRecord {
                 next.payment.status = S::Canceled;
                 next.payment.next_action = None;
                 next.pending_card = None;
+                vec![EventType::PaymentCanceled]
+            }
+            (S::RequiresPaymentMethod | S::RequiresAction, PaymentInput::Lock) => {
+                next.lock();
                 vec![EventType::PaymentCanceled]
             }
             (S::RequiresPaymentMethod | S::RequiresAction, PaymentInput::Expire) => {
@@ -519,6 +561,7 @@ impl PaymentRecord {
                 | PaymentInput::AuthenticationCompleted
                 | PaymentInput::AuthenticationFailed
                 | PaymentInput::Cancel
+                | PaymentInput::Lock
                 | PaymentInput::Expire,
             )
             | (S::Succeeded | S::Failed | S::Canceled, _) => return Err(refuse()),
@@ -527,6 +570,26 @@ impl PaymentRecord {
             record: next,
             events,
         })
+    }
+
+    /// Counts a failed hosted card attempt on a payment back in `requires_payment_method` and
+    /// returns its events: none, or `payment.canceled` when it reaches the limit and locks it.
+    fn count_failure(&mut self, limit: AttemptLimit) -> Vec<EventType> {
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        if limit.reached_by(self.failed_attempts) {
+            self.lock();
+            vec![EventType::PaymentCanceled]
+        } else {
+            vec![]
+        }
+    }
+
+    /// Cancels the payment as locked.
+    fn lock(&mut self) {
+        self.payment.status = PaymentStatus::Canceled;
+        self.payment.next_action = None;
+        self.payment.last_error = Some(LastError::too_many_attempts());
+        self.pending_card = None;
     }
 }
 

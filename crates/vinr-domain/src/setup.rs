@@ -10,7 +10,13 @@
 //! | `requires_action` | authentication completed, then declined | `requires_payment_method` (+`lastError`) | `setup.failed` |
 //! | `requires_action` | authentication failed | `requires_payment_method` (+`lastError` `authentication_failed`) | `setup.failed` |
 //! | `requires_payment_method`, `requires_action` | cancel | `canceled` | `setup.canceled` |
+//! | `requires_payment_method`, `requires_action` | locked (too many failed attempts from the buyer's address) | `canceled` (+`lastError` `too_many_attempts`) | `setup.canceled` |
 //! | `requires_payment_method`, `requires_action` | expiry (24 h after creation) | `expired` | — |
+//!
+//! A failed card attempt (the three rows ending in `setup.failed`) that brings the setup's
+//! failed attempts to the [`AttemptLimit`] locks it instead of reopening it: `canceled` with
+//! `lastError.code = "too_many_attempts"`, events `setup.failed` then `setup.canceled`, in the
+//! same transition (so the version goes up by one).
 //!
 //! The `payment_method.attached` (or `updated`) event of a succeeding setup belongs to the
 //! method, and the engine emits it beside `setup.succeeded`.
@@ -23,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CardFailure, LastError};
 use crate::event::EventType;
 use crate::ids::{AttemptId, CustomerId, PaymentMethodId, SetupId};
+use crate::limits::AttemptLimit;
 use crate::method::PendingCard;
 use crate::payment::{Transition, TransitionError};
 
@@ -112,6 +119,9 @@ pub struct SetupRecord {
     pub attempt: u32,
     /// The card waiting for its 3-D Secure challenge.
     pub pending_card: Option<PendingCard>,
+    /// How many card attempts failed (declined, invalid, failed authentication).
+    #[serde(default)]
+    pub failed_attempts: u32,
 }
 
 /// What happens to a setup.
@@ -140,6 +150,8 @@ pub enum SetupInput {
     AuthenticationFailed,
     /// The merchant canceled.
     Cancel,
+    /// Too many failed card attempts came from the buyer's address: the link locks.
+    Lock,
     /// The 24 hours are up.
     Expire,
 }
@@ -155,6 +167,7 @@ impl SetupInput {
             SetupInput::AuthenticationDeclined(_) => "authentication_declined",
             SetupInput::AuthenticationFailed => "authentication_failed",
             SetupInput::Cancel => "cancel",
+            SetupInput::Lock => "lock",
             SetupInput::Expire => "expire",
         }
     }
@@ -186,6 +199,7 @@ impl SetupRecord {
             },
             attempt: 0,
             pending_card: None,
+            failed_attempts: 0,
         }
     }
 
@@ -199,16 +213,38 @@ impl SetupRecord {
         AttemptId::new(self.setup.id.as_str(), self.attempt + 1)
     }
 
+    /// Whether the setup was locked after too many failed card attempts.
+    pub fn is_locked(&self) -> bool {
+        self.setup.status == SetupStatus::Canceled
+            && self
+                .setup
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.code == crate::error::LastErrorCode::TooManyAttempts)
+    }
+
     /// Whether the setup is open and its time is up.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         !self.setup.status.is_terminal() && now >= self.setup.expires_at
     }
 
-    /// Applies one input. Pure: the same record, input and time always give the same result.
+    /// Applies one input under the default [`AttemptLimit`]. Pure: the same record, input and
+    /// time always give the same result.
     pub fn apply(
         &self,
         input: SetupInput,
         now: DateTime<Utc>,
+    ) -> Result<Transition<SetupRecord>, TransitionError> {
+        self.apply_with_limit(input, now, AttemptLimit::DEFAULT)
+    }
+
+    /// Applies one input; a failed card attempt that brings the failed attempts to `limit`
+    /// locks the setup (see the module documentation). Pure.
+    pub fn apply_with_limit(
+        &self,
+        input: SetupInput,
+        now: DateTime<Utc>,
+        limit: AttemptLimit,
     ) -> Result<Transition<SetupRecord>, TransitionError> {
         use SetupStatus as S;
         let status = self.setup.status;
@@ -232,7 +268,7 @@ impl SetupRecord {
             (S::RequiresPaymentMethod, SetupInput::CardFailed(failure)) => {
                 next.attempt += 1;
                 next.setup.last_error = Some(LastError::from_card(*failure));
-                vec![EventType::SetupFailed]
+                next.count_failure(limit)
             }
             (S::RequiresPaymentMethod, SetupInput::ChallengeRequired { card }) => {
                 next.attempt += 1;
@@ -251,17 +287,21 @@ impl SetupRecord {
                 next.setup.status = S::RequiresPaymentMethod;
                 next.setup.last_error = Some(LastError::from_card(*failure));
                 next.pending_card = None;
-                vec![EventType::SetupFailed]
+                next.count_failure(limit)
             }
             (S::RequiresAction, SetupInput::AuthenticationFailed) => {
                 next.setup.status = S::RequiresPaymentMethod;
                 next.setup.last_error = Some(LastError::authentication_failed());
                 next.pending_card = None;
-                vec![EventType::SetupFailed]
+                next.count_failure(limit)
             }
             (S::RequiresPaymentMethod | S::RequiresAction, SetupInput::Cancel) => {
                 next.setup.status = S::Canceled;
                 next.pending_card = None;
+                vec![EventType::SetupCanceled]
+            }
+            (S::RequiresPaymentMethod | S::RequiresAction, SetupInput::Lock) => {
+                next.lock();
                 vec![EventType::SetupCanceled]
             }
             (S::RequiresPaymentMethod | S::RequiresAction, SetupInput::Expire) => {
@@ -290,6 +330,25 @@ impl SetupRecord {
             record: next,
             events,
         })
+    }
+
+    /// Counts a failed card attempt (the record already shows it) and returns its events:
+    /// `setup.failed`, and `setup.canceled` when it reaches the limit and locks the setup.
+    fn count_failure(&mut self, limit: AttemptLimit) -> Vec<EventType> {
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        if limit.reached_by(self.failed_attempts) {
+            self.lock();
+            vec![EventType::SetupFailed, EventType::SetupCanceled]
+        } else {
+            vec![EventType::SetupFailed]
+        }
+    }
+
+    /// Cancels the setup as locked.
+    fn lock(&mut self) {
+        self.setup.status = SetupStatus::Canceled;
+        self.setup.last_error = Some(LastError::too_many_attempts());
+        self.pending_card = None;
     }
 }
 

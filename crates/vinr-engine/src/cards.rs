@@ -2,9 +2,12 @@
 
 use chrono::NaiveDate;
 use vinr_domain::card::{CardNumberError, Cvc, Expiry, Funding, Pan};
+use vinr_domain::customer::{NAME_MAX_CHARS, parse_text};
 use vinr_domain::error::{CardErrorCode, CardFailure, DeclineCode, InvalidRequestCode};
+use vinr_domain::limits::{CARD_NUMBER_MAX_CHARS, CVC_MAX_CHARS, EXPIRY_MAX_CHARS};
 use vinr_domain::method::{CardSummary, PendingCard};
 use vinr_domain::testcards;
+use vinr_ports::params::CardEntry;
 use vinr_ports::{Error, Mode};
 
 use crate::Engine;
@@ -67,14 +70,43 @@ pub(crate) fn parse_pan(number: &str) -> Result<Pan, CardFailure> {
     })
 }
 
+/// Refuses a field longer than `max` characters, naming it; the value is never echoed.
+fn check_bound(param: &str, what: &str, value: &str, max: usize) -> Result<(), Error> {
+    if value.chars().count() > max {
+        return Err(Error::invalid(
+            InvalidRequestCode::ParameterInvalid,
+            param,
+            format!("The {what} has at most {max} characters."),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the sizes of the fields of a card form (oversized input is form input to correct,
+/// not a card attempt).
+fn check_entry_bounds(entry: &CardEntry) -> Result<(), Error> {
+    check_bound(
+        "number",
+        "card number",
+        &entry.number,
+        CARD_NUMBER_MAX_CHARS,
+    )?;
+    check_bound("expiry", "expiry date", &entry.expiry, EXPIRY_MAX_CHARS)?;
+    check_bound("cvc", "security code", &entry.cvc, CVC_MAX_CHARS)?;
+    if let Some(name) = &entry.name {
+        parse_text("name", name, NAME_MAX_CHARS)?;
+    }
+    Ok(())
+}
+
 /// Checks a card typed on a hosted page.
 pub(crate) fn check_typed_card(
     mode: Mode,
-    number: &str,
-    expiry: &str,
-    cvc: &str,
+    entry: &CardEntry,
     today: NaiveDate,
 ) -> Result<CheckedCard, CardProblem> {
+    check_entry_bounds(entry).map_err(CardProblem::Invalid)?;
+    let (number, expiry, cvc) = (&entry.number, &entry.expiry, &entry.cvc);
     let pan = parse_pan(number).map_err(|f| CardProblem::Failed(f, None))?;
     let expiry = Expiry::parse_mm_yy(expiry).map_err(|_| {
         CardProblem::Invalid(Error::invalid(
@@ -119,6 +151,7 @@ pub(crate) fn check_helper_card(
     cvc: Option<&str>,
     today: NaiveDate,
 ) -> Result<CheckedCard, EngineError> {
+    check_bound("number", "card number", number, CARD_NUMBER_MAX_CHARS)?;
     let pan = parse_pan(number).map_err(|f| Error::card(f, None))?;
     let funding = check_mode(mode, &pan)?;
     let expiry = Expiry::new(exp_month, exp_year).map_err(|e| {

@@ -210,6 +210,9 @@ impl Engine {
         params: &ListCustomers,
     ) -> Result<List<Customer>, EngineError> {
         let limit = Self::limit(params.limit)?;
+        if let Some(email) = &params.email {
+            vinr_domain::limits::check_email_filter(email)?;
+        }
         let page = self
             .ports()
             .store

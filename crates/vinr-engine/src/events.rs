@@ -85,7 +85,7 @@ impl HostedApi for Engine {
         id: &SetupId,
         card: CardEntry,
     ) -> Result<HostedOutcome, Error> {
-        self.submit_setup_card_retrying(id, card).await
+        self.submit_setup_card_step(id, card).await.outcome
     }
 
     async fn authenticate_setup(
@@ -93,7 +93,7 @@ impl HostedApi for Engine {
         id: &SetupId,
         outcome: ChallengeOutcome,
     ) -> Result<HostedOutcome, Error> {
-        self.authenticate_setup_retrying(id, outcome).await
+        self.authenticate_setup_step(id, outcome).await.outcome
     }
 
     async fn payment_page(&self, id: &PaymentId) -> Result<HostedView, Error> {
@@ -105,7 +105,7 @@ impl HostedApi for Engine {
         id: &PaymentId,
         card: CardEntry,
     ) -> Result<HostedOutcome, Error> {
-        self.submit_payment_card_retrying(id, card).await
+        self.submit_payment_card_step(id, card).await.outcome
     }
 
     async fn authenticate_payment(
@@ -113,6 +113,6 @@ impl HostedApi for Engine {
         id: &PaymentId,
         outcome: ChallengeOutcome,
     ) -> Result<HostedOutcome, Error> {
-        self.authenticate_payment_retrying(id, outcome).await
+        self.authenticate_payment_step(id, outcome).await.outcome
     }
 }

@@ -20,9 +20,12 @@
 //! - `customers`, `methods`, `setups`, `payments`, `webhooks`, `events`, `sandbox`: one module
 //!   per part of the API.
 //! - `cards`: checking a card typed on a hosted page and vaulting it.
+//! - `hosted`: the buyer's steps on the hosted pages as the server sees them (whether a step
+//!   was a failed card attempt), and locking a link.
 
 use std::sync::Arc;
 
+use vinr_domain::limits::AttemptLimit;
 use vinr_ports::clock::Clock;
 use vinr_ports::ids::IdGenerator;
 use vinr_ports::network::CardNetwork;
@@ -33,6 +36,7 @@ mod cards;
 mod core;
 mod customers;
 mod events;
+mod hosted;
 mod maintenance;
 mod methods;
 mod payments;
@@ -41,6 +45,7 @@ mod setups;
 mod webhooks;
 
 pub use crate::core::EngineError;
+pub use crate::hosted::{HostedLink, HostedStep};
 pub use crate::payments::RecoveryReport;
 
 /// The driven ports the engine runs on.
@@ -67,6 +72,9 @@ pub struct EngineConfig {
     pub expiry_notice_days: i64,
     /// How many times a command runs again after losing a race before it gives up.
     pub max_attempts: usize,
+    /// How many failed card attempts a hosted link (a setup's or a payment's card page) takes
+    /// before it locks (`canceled`, `lastError.code = "too_many_attempts"`).
+    pub hosted_max_attempts: AttemptLimit,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +83,7 @@ impl Default for EngineConfig {
             public_url: "http://127.0.0.1:4242".to_owned(),
             expiry_notice_days: 30,
             max_attempts: 32,
+            hosted_max_attempts: AttemptLimit::DEFAULT,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::core::{
     Begin, EngineError, IdemKey, encode_outcome, idem_write, payment_result, record_done, retry,
     transition_error,
 };
+use crate::hosted::{HostedStep, failed_step, step_of};
 use crate::setups::gone;
 
 /// What a recovery sweep did.
@@ -101,7 +102,9 @@ impl Engine {
         mut ws: WriteSet,
     ) -> Result<PaymentRecord, EngineError> {
         let now = self.now();
-        let t = before.apply(input, now).map_err(transition_error)?;
+        let t = before
+            .apply_with_limit(input, now, self.config().hosted_max_attempts)
+            .map_err(transition_error)?;
         self.push_transition(Some(before), &t, now, &mut ws);
         self.ports().store.commit(ws).await?;
         Ok(t.record)
@@ -165,7 +168,9 @@ impl Engine {
                     PaymentInput::Declined(CardFailure::declined(DeclineCode::GenericDecline))
                 }
             };
-            let t = record.apply(input, now).map_err(transition_error)?;
+            let t = record
+                .apply_with_limit(input, now, self.config().hosted_max_attempts)
+                .map_err(transition_error)?;
             self.push_transition(Some(&record), &t, now, &mut ws);
             if let Some(k) = idem {
                 let outcome = encode_outcome(&payment_result(&t.record));
@@ -489,7 +494,7 @@ impl Engine {
         &self,
         id: &PaymentId,
         entry: &CardEntry,
-    ) -> Result<HostedOutcome, EngineError> {
+    ) -> Result<HostedStep, EngineError> {
         let record = self.find_payment(id).await?;
         let record = self.expire_payment_if_due(record).await?;
         if record.payment.status != PaymentStatus::RequiresPaymentMethod {
@@ -501,25 +506,23 @@ impl Engine {
             Mode::Test
         };
         let now = self.now();
-        let card = match check_typed_card(
-            mode,
-            &entry.number,
-            &entry.expiry,
-            &entry.cvc,
-            now.date_naive(),
-        ) {
+        let card = match check_typed_card(mode, entry, now.date_naive()) {
             Ok(card) => card,
             Err(CardProblem::Invalid(e)) => {
-                return Ok(HostedOutcome::Retry {
+                return Ok(HostedStep::ok(HostedOutcome::Retry {
                     message: e.to_string(),
-                });
+                }));
             }
             Err(CardProblem::Failed(f, hint)) => {
-                self.commit_payment(&record, PaymentInput::CardRefused(f), WriteSet::default())
+                let next = self
+                    .commit_payment(&record, PaymentInput::CardRefused(f), WriteSet::default())
                     .await?;
-                return Ok(HostedOutcome::Retry {
-                    message: CardProblem::buyer_message(f, hint),
-                });
+                return Ok(failed_step(
+                    HostedOutcome::Retry {
+                        message: CardProblem::buyer_message(f, hint),
+                    },
+                    next.is_locked(),
+                ));
             }
         };
         let pending = self.vault_card(&card)?;
@@ -552,14 +555,32 @@ impl Engine {
         let done = self
             .finish_attempt(mode, id, entered.attempt, answer, None, false)
             .await?;
-        Ok(Self::payment_outcome(&done))
+        Ok(Self::hosted_step(
+            &entered,
+            &done,
+            Self::payment_outcome(&done),
+        ))
+    }
+
+    /// The step a hosted attempt from `before` to `after` was: failed when it added a failed
+    /// attempt, locked when it locked the payment.
+    fn hosted_step(
+        before: &PaymentRecord,
+        after: &PaymentRecord,
+        outcome: HostedOutcome,
+    ) -> HostedStep {
+        if after.failed_attempts > before.failed_attempts {
+            failed_step(outcome, after.is_locked())
+        } else {
+            HostedStep::ok(outcome)
+        }
     }
 
     async fn try_authenticate_payment(
         &self,
         id: &PaymentId,
         outcome: ChallengeOutcome,
-    ) -> Result<HostedOutcome, EngineError> {
+    ) -> Result<HostedStep, EngineError> {
         let record = self.find_payment(id).await?;
         let record = self.expire_payment_if_due(record).await?;
         if record.payment.status != PaymentStatus::RequiresAction {
@@ -584,7 +605,11 @@ impl Engine {
                     WriteSet::default(),
                 )
                 .await?;
-            return Ok(Self::payment_outcome(&failed));
+            return Ok(Self::hosted_step(
+                &record,
+                &failed,
+                Self::payment_outcome(&failed),
+            ));
         }
         // Phase 1: back to processing while the network finishes the authorization.
         let resumed = self
@@ -603,13 +628,14 @@ impl Engine {
         let done = self
             .finish_attempt(mode, id, resumed.attempt, answer, None, true)
             .await?;
-        Ok(match (done.payment.status, &done.payment.checkout_url) {
+        let outcome = match (done.payment.status, &done.payment.checkout_url) {
             // A hosted card declined after its challenge: back to the card form.
             (PaymentStatus::RequiresPaymentMethod, Some(url)) => {
                 HostedOutcome::Redirect { url: url.clone() }
             }
             _ => Self::payment_outcome(&done),
-        })
+        };
+        Ok(Self::hosted_step(&record, &done, outcome))
     }
 
     async fn try_payment_page(&self, id: &PaymentId) -> Result<HostedView, EngineError> {
@@ -742,21 +768,37 @@ impl Engine {
     }
 
     /// The buyer submitted a card on the payment page.
-    pub(crate) async fn submit_payment_card_retrying(
+    pub(crate) async fn submit_payment_card_step(
         &self,
         id: &PaymentId,
         card: CardEntry,
-    ) -> Result<HostedOutcome, Error> {
-        retry!(self, self.try_submit_payment_card(id, &card))
+    ) -> HostedStep {
+        step_of(retry!(self, self.try_submit_payment_card(id, &card)))
     }
 
     /// The buyer answered the payment's challenge.
-    pub(crate) async fn authenticate_payment_retrying(
+    pub(crate) async fn authenticate_payment_step(
         &self,
         id: &PaymentId,
         outcome: ChallengeOutcome,
-    ) -> Result<HostedOutcome, Error> {
-        retry!(self, self.try_authenticate_payment(id, outcome))
+    ) -> HostedStep {
+        step_of(retry!(self, self.try_authenticate_payment(id, outcome)))
+    }
+
+    /// Locks the payment if it still waits for the buyer.
+    pub(crate) async fn lock_payment_retrying(&self, id: &PaymentId) -> Result<bool, Error> {
+        retry!(self, self.try_lock_payment(id))
+    }
+
+    async fn try_lock_payment(&self, id: &PaymentId) -> Result<bool, EngineError> {
+        let record = self.find_payment(id).await?;
+        let record = self.expire_payment_if_due(record).await?;
+        if !record.awaits_buyer() {
+            return Ok(false);
+        }
+        self.commit_payment(&record, PaymentInput::Lock, WriteSet::default())
+            .await?;
+        Ok(true)
     }
 
     /// What the payment page shows.

@@ -20,6 +20,7 @@ use crate::cards::{CardProblem, check_typed_card};
 use crate::core::{
     Begin, EngineError, encode_outcome, idem_write, record_done, retry, transition_error,
 };
+use crate::hosted::{HostedStep, failed_step, step_of};
 
 /// Where a setup's page stands once expiry was applied.
 enum Open {
@@ -56,7 +57,7 @@ impl Engine {
             return Ok(record);
         }
         let t = record
-            .apply(SetupInput::Expire, now)
+            .apply_with_limit(SetupInput::Expire, now, self.config().hosted_max_attempts)
             .map_err(transition_error)?;
         let ws = WriteSet {
             setups: vec![Write::Update {
@@ -95,7 +96,9 @@ impl Engine {
         mut ws: WriteSet,
     ) -> Result<SetupRecord, EngineError> {
         let now = self.now();
-        let t = before.apply(input, now).map_err(transition_error)?;
+        let t = before
+            .apply_with_limit(input, now, self.config().hosted_max_attempts)
+            .map_err(transition_error)?;
         for kind in &t.events {
             ws.events.push(self.event(
                 *kind,
@@ -193,7 +196,7 @@ impl Engine {
         &self,
         id: &SetupId,
         entry: &CardEntry,
-    ) -> Result<HostedOutcome, EngineError> {
+    ) -> Result<HostedStep, EngineError> {
         let (mode, open) = self.open_setup(id).await?;
         let Open::Yes(record) = open else {
             return Err(gone());
@@ -202,12 +205,12 @@ impl Engine {
             return Err(gone());
         }
         let today = self.now().date_naive();
-        let card = match check_typed_card(mode, &entry.number, &entry.expiry, &entry.cvc, today) {
+        let card = match check_typed_card(mode, entry, today) {
             Ok(card) => card,
             Err(CardProblem::Invalid(e)) => {
-                return Ok(HostedOutcome::Retry {
+                return Ok(HostedStep::ok(HostedOutcome::Retry {
                     message: e.to_string(),
-                });
+                }));
             }
             Err(CardProblem::Failed(f, hint)) => {
                 return self.setup_card_failed(&record, f, hint).await;
@@ -244,7 +247,7 @@ impl Engine {
                 let next = self
                     .commit_setup(&record, SetupInput::CardVerified { method }, ws)
                     .await?;
-                Ok(Self::setup_succeeded_redirect(&next.setup))
+                Ok(HostedStep::ok(Self::setup_succeeded_redirect(&next.setup)))
             }
             NetworkAnswer::ChallengeRequired => {
                 self.commit_setup(
@@ -253,9 +256,9 @@ impl Engine {
                     WriteSet::default(),
                 )
                 .await?;
-                Ok(HostedOutcome::Challenge {
+                Ok(HostedStep::ok(HostedOutcome::Challenge {
                     url: self.hosted_url(&format!("authenticate/{id}")),
-                })
+                }))
             }
             NetworkAnswer::Declined(f) => self.setup_card_failed(&record, f, None).await,
             NetworkAnswer::AuthenticationFailed => {
@@ -274,19 +277,23 @@ impl Engine {
         record: &SetupRecord,
         failure: CardFailure,
         hint: Option<&'static str>,
-    ) -> Result<HostedOutcome, EngineError> {
-        self.commit_setup(record, SetupInput::CardFailed(failure), WriteSet::default())
+    ) -> Result<HostedStep, EngineError> {
+        let next = self
+            .commit_setup(record, SetupInput::CardFailed(failure), WriteSet::default())
             .await?;
-        Ok(HostedOutcome::Retry {
-            message: CardProblem::buyer_message(failure, hint),
-        })
+        Ok(failed_step(
+            HostedOutcome::Retry {
+                message: CardProblem::buyer_message(failure, hint),
+            },
+            next.is_locked(),
+        ))
     }
 
     async fn try_authenticate_setup(
         &self,
         id: &SetupId,
         outcome: ChallengeOutcome,
-    ) -> Result<HostedOutcome, EngineError> {
+    ) -> Result<HostedStep, EngineError> {
         let (mode, open) = self.open_setup(id).await?;
         let Open::Yes(record) = open else {
             return Err(gone());
@@ -318,25 +325,27 @@ impl Engine {
                 let next = self
                     .commit_setup(&record, SetupInput::AuthenticationCompleted { method }, ws)
                     .await?;
-                Ok(Self::setup_succeeded_redirect(&next.setup))
+                Ok(HostedStep::ok(Self::setup_succeeded_redirect(&next.setup)))
             }
             NetworkAnswer::Declined(f) => {
-                self.commit_setup(
-                    &record,
-                    SetupInput::AuthenticationDeclined(f),
-                    WriteSet::default(),
-                )
-                .await?;
-                Ok(checkout)
+                let next = self
+                    .commit_setup(
+                        &record,
+                        SetupInput::AuthenticationDeclined(f),
+                        WriteSet::default(),
+                    )
+                    .await?;
+                Ok(failed_step(checkout, next.is_locked()))
             }
             NetworkAnswer::AuthenticationFailed | NetworkAnswer::ChallengeRequired => {
-                self.commit_setup(
-                    &record,
-                    SetupInput::AuthenticationFailed,
-                    WriteSet::default(),
-                )
-                .await?;
-                Ok(checkout)
+                let next = self
+                    .commit_setup(
+                        &record,
+                        SetupInput::AuthenticationFailed,
+                        WriteSet::default(),
+                    )
+                    .await?;
+                Ok(failed_step(checkout, next.is_locked()))
             }
         }
     }
@@ -392,21 +401,33 @@ impl SetupsApi for Engine {
 
 impl Engine {
     /// The buyer submitted a card on the setup page.
-    pub(crate) async fn submit_setup_card_retrying(
-        &self,
-        id: &SetupId,
-        card: CardEntry,
-    ) -> Result<HostedOutcome, Error> {
-        retry!(self, self.try_submit_setup_card(id, &card))
+    pub(crate) async fn submit_setup_card_step(&self, id: &SetupId, card: CardEntry) -> HostedStep {
+        step_of(retry!(self, self.try_submit_setup_card(id, &card)))
     }
 
     /// The buyer answered the setup's challenge.
-    pub(crate) async fn authenticate_setup_retrying(
+    pub(crate) async fn authenticate_setup_step(
         &self,
         id: &SetupId,
         outcome: ChallengeOutcome,
-    ) -> Result<HostedOutcome, Error> {
-        retry!(self, self.try_authenticate_setup(id, outcome))
+    ) -> HostedStep {
+        step_of(retry!(self, self.try_authenticate_setup(id, outcome)))
+    }
+
+    /// Locks the setup if it still waits for the buyer.
+    pub(crate) async fn lock_setup_retrying(&self, id: &SetupId) -> Result<bool, Error> {
+        retry!(self, self.try_lock_setup(id))
+    }
+
+    async fn try_lock_setup(&self, id: &SetupId) -> Result<bool, EngineError> {
+        let (_, record) = self.find_setup(id).await?;
+        let record = self.expire_setup_if_due(record).await?;
+        if record.setup.status.is_terminal() {
+            return Ok(false);
+        }
+        self.commit_setup(&record, SetupInput::Lock, WriteSet::default())
+            .await?;
+        Ok(true)
     }
 
     /// What the setup page shows.

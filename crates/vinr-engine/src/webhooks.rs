@@ -56,6 +56,7 @@ impl Engine {
             )
             .into());
         }
+        vinr_domain::limits::check_webhook_events(&params.events)?;
         let filter = EventFilter::parse(&params.events).map_err(|_| {
             Error::invalid(
                 InvalidRequestCode::ParameterInvalid,

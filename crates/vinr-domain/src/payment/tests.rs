@@ -8,6 +8,7 @@ use proptest::sample::select;
 use super::*;
 use crate::card::{Brand, Expiry, Funding};
 use crate::error::{CardErrorCode, DeclineCode, LastErrorCode};
+use crate::limits::AttemptLimit;
 use crate::method::{CardSummary, Fingerprint, SealedCard};
 use crate::money::MAX_AMOUNT;
 
@@ -102,6 +103,7 @@ fn every_input() -> Vec<PaymentInput> {
         PaymentInput::AuthenticationCompleted,
         PaymentInput::AuthenticationFailed,
         PaymentInput::Cancel,
+        PaymentInput::Lock,
         PaymentInput::Expire,
     ]
 }
@@ -163,6 +165,7 @@ fn payment_input() -> impl Strategy<Value = PaymentInput> {
         2 => Just(PaymentInput::AuthenticationCompleted),
         1 => Just(PaymentInput::AuthenticationFailed),
         1 => Just(PaymentInput::Cancel),
+        1 => Just(PaymentInput::Lock),
         1 => Just(PaymentInput::Expire),
     ]
 }
@@ -219,14 +222,28 @@ fn create(new: &NewPayment, t0: DateTime<Utc>) -> PaymentRecord {
     created.record
 }
 
-/// Applies each input in turn, time advancing by its step; a refused input leaves the record.
+/// A failed-attempt limit: often small, so scripts reach it.
+fn attempt_limit() -> impl Strategy<Value = AttemptLimit> {
+    (1u32..=6).prop_map(|n| AttemptLimit::new(n).expect("a positive limit"))
+}
+
+/// Applies each input in turn under the default limit.
 fn run(start: &PaymentRecord, script: &[(PaymentInput, Duration)]) -> Vec<Step> {
+    run_limited(start, script, AttemptLimit::DEFAULT)
+}
+
+/// Applies each input in turn, time advancing by its step; a refused input leaves the record.
+fn run_limited(
+    start: &PaymentRecord,
+    script: &[(PaymentInput, Duration)],
+    limit: AttemptLimit,
+) -> Vec<Step> {
     let mut record = start.clone();
     let mut at = start.payment.created;
     let mut steps = Vec::with_capacity(script.len());
     for (input, dt) in script {
         at += *dt;
-        let outcome = record.apply(input.clone(), at);
+        let outcome = record.apply_with_limit(input.clone(), at, limit);
         let step = Step {
             before: record,
             input: input.clone(),
@@ -273,11 +290,13 @@ fn refusal(e: &TransitionError) -> Refusal {
     }
 }
 
-/// What the test knows of a payment: its status and where the current card came from.
+/// What the test knows of a payment: its status, where the current card came from, and how
+/// many hosted card attempts failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Model {
     status: PaymentStatus,
     source: Option<CardSource>,
+    failed: u32,
 }
 
 impl Model {
@@ -286,10 +305,12 @@ impl Model {
             Some(_) => Model {
                 status: PaymentStatus::Processing,
                 source: Some(CardSource::Given),
+                failed: 0,
             },
             None => Model {
                 status: PaymentStatus::RequiresPaymentMethod,
                 source: None,
+                failed: 0,
             },
         }
     }
@@ -302,14 +323,37 @@ struct Allowed {
     events: Vec<EventType>,
 }
 
-/// The contract table. `expired`: the payment's 24 hours are up.
-fn allowed(model: Model, input: &PaymentInput, expired: bool) -> Result<Allowed, Refusal> {
+/// The contract table. `expired`: the payment's 24 hours are up; `limit`: the failed-attempt
+/// limit of the hosted page.
+fn allowed(
+    model: Model,
+    input: &PaymentInput,
+    expired: bool,
+    limit: AttemptLimit,
+) -> Result<Allowed, Refusal> {
     use EventType as E;
     use PaymentInput as I;
     use PaymentStatus as S;
     let to = |status: S, events: Vec<EventType>| Allowed {
         next: Model { status, ..model },
         events,
+    };
+    // A failed hosted attempt reopens the payment, or locks it at the limit.
+    let hosted_failure = || {
+        let failed = model.failed + 1;
+        let (status, events) = if failed >= limit.get() {
+            (S::Canceled, vec![E::PaymentCanceled])
+        } else {
+            (S::RequiresPaymentMethod, vec![])
+        };
+        Allowed {
+            next: Model {
+                status,
+                failed,
+                ..model
+            },
+            events,
+        }
     };
     let awaits_buyer = matches!(model.status, S::RequiresPaymentMethod | S::RequiresAction);
     if awaits_buyer && expired {
@@ -323,21 +367,29 @@ fn allowed(model: Model, input: &PaymentInput, expired: bool) -> Result<Allowed,
             next: Model {
                 status: S::Processing,
                 source: Some(CardSource::Hosted),
+                ..model
             },
             events: vec![],
         }),
-        (S::RequiresPaymentMethod, I::CardRefused(_)) => Ok(to(S::RequiresPaymentMethod, vec![])),
+        (S::RequiresPaymentMethod, I::CardRefused(_)) => Ok(hosted_failure()),
         (S::Processing, I::Approved { .. }) => Ok(to(S::Succeeded, vec![E::PaymentSucceeded])),
         (S::Processing, I::Declined(_)) => match model.source {
-            Some(CardSource::Hosted) => Ok(to(S::RequiresPaymentMethod, vec![])),
+            Some(CardSource::Hosted) => Ok(hosted_failure()),
             Some(CardSource::Given) | None => Ok(to(S::Failed, vec![E::PaymentFailed])),
         },
         (S::Processing, I::ChallengeRequired { .. }) => {
             Ok(to(S::RequiresAction, vec![E::PaymentRequiresAction]))
         }
         (S::RequiresAction, I::AuthenticationCompleted) => Ok(to(S::Processing, vec![])),
-        (S::RequiresAction, I::AuthenticationFailed) => Ok(to(S::Failed, vec![E::PaymentFailed])),
-        (S::RequiresPaymentMethod | S::RequiresAction, I::Cancel) => {
+        (S::RequiresAction, I::AuthenticationFailed) => Ok(Allowed {
+            next: Model {
+                status: S::Failed,
+                failed: model.failed + 1,
+                ..model
+            },
+            events: vec![E::PaymentFailed],
+        }),
+        (S::RequiresPaymentMethod | S::RequiresAction, I::Cancel | I::Lock) => {
             Ok(to(S::Canceled, vec![E::PaymentCanceled]))
         }
         (S::RequiresPaymentMethod | S::RequiresAction, I::Expire) => Err(Refusal::NotExpired),
@@ -352,6 +404,7 @@ fn walk_with_oracle(
     new: &NewPayment,
     start: &PaymentRecord,
     steps: &[Step],
+    limit: AttemptLimit,
 ) -> Vec<Result<Allowed, Refusal>> {
     let expires_at = start.payment.created + EXPIRY;
     let mut model = Model::of_new(new);
@@ -361,13 +414,25 @@ fn walk_with_oracle(
             s.before.payment.status, model.status,
             "step {i}: record and model agree"
         );
-        let want = allowed(model, &s.input, s.at >= expires_at);
+        assert_eq!(
+            s.before.failed_attempts, model.failed,
+            "step {i}: failed attempts"
+        );
+        let want = allowed(model, &s.input, s.at >= expires_at, limit);
         match (&s.outcome, &want) {
             (Ok(t), Ok(a)) => {
                 assert_eq!(
                     t.record.payment.status, a.next.status,
                     "step {i}: {:?} from {:?}",
                     s.input, model
+                );
+                let locks = a.next.status == PaymentStatus::Canceled
+                    && (s.input == PaymentInput::Lock || a.next.failed > model.failed);
+                assert_eq!(
+                    t.record.is_locked(),
+                    locks,
+                    "step {i}: locked after {:?}",
+                    s.input
                 );
                 model = a.next;
             }
@@ -406,10 +471,10 @@ proptest! {
     /// The oracle and the machine agree on every step: same acceptance, same next status,
     /// same reason for a refusal.
     #[test]
-    fn accepts_exactly_what_the_contract_table_allows((new, t0) in new_payment_strategy(), script in script()) {
+    fn accepts_exactly_what_the_contract_table_allows((new, t0) in new_payment_strategy(), script in script(), limit in attempt_limit()) {
         let start = create(&new, t0);
-        let steps = run(&start, &script);
-        let verdicts = walk_with_oracle(&new, &start, &steps);
+        let steps = run_limited(&start, &script, limit);
+        let verdicts = walk_with_oracle(&new, &start, &steps, limit);
         prop_assert_eq!(verdicts.len(), steps.len());
     }
 
@@ -476,10 +541,10 @@ proptest! {
 
     /// Every accepted input emits exactly the contract's events, and a refused one none.
     #[test]
-    fn every_transition_emits_exactly_the_contract_events((new, t0) in new_payment_strategy(), script in script()) {
+    fn every_transition_emits_exactly_the_contract_events((new, t0) in new_payment_strategy(), script in script(), limit in attempt_limit()) {
         let start = create(&new, t0);
-        let steps = run(&start, &script);
-        let verdicts = walk_with_oracle(&new, &start, &steps);
+        let steps = run_limited(&start, &script, limit);
+        let verdicts = walk_with_oracle(&new, &start, &steps, limit);
         for (s, v) in steps.iter().zip(&verdicts) {
             if let (Ok(t), Ok(a)) = (&s.outcome, v) {
                 prop_assert_eq!(&t.events, &a.events, "{:?} from {}", &s.input, s.before.payment.status);
@@ -642,6 +707,32 @@ proptest! {
         prop_assert_eq!(p.status, PaymentStatus::Failed);
         prop_assert_eq!(p.last_error.as_ref(), Some(&LastError::from_card(failure)));
         prop_assert!(!declined.record.charged);
+    }
+
+    /// A payment locks exactly when its failed hosted attempts reach the limit (or on
+    /// `lock`), and a locked payment is `canceled` with `too_many_attempts`, uncharged, for good.
+    #[test]
+    fn a_payment_locks_at_the_failed_attempt_limit((new, t0) in new_payment_strategy(), script in script(), limit in attempt_limit()) {
+        let start = create(&new, t0);
+        let steps = run_limited(&start, &script, limit);
+        for s in &steps {
+            if let Ok(t) = &s.outcome {
+                let locked_now = t.record.is_locked() && !s.before.is_locked();
+                let counted = t.record.failed_attempts > s.before.failed_attempts;
+                let by_count = counted && limit.reached_by(t.record.failed_attempts)
+                    && t.record.payment.status == PaymentStatus::Canceled;
+                prop_assert_eq!(locked_now, by_count || s.input == PaymentInput::Lock, "{:?}", &s.input);
+                if locked_now {
+                    prop_assert_eq!(&t.events, &vec![EventType::PaymentCanceled]);
+                    prop_assert!(!t.record.charged);
+                    prop_assert_eq!(&t.record.pending_card, &None);
+                    prop_assert_eq!(&t.record.payment.next_action, &None);
+                }
+            }
+            if s.before.is_locked() {
+                prop_assert!(s.outcome.is_err());
+            }
+        }
     }
 
     /// No method and off-session: refused at create, whatever else the request says.
@@ -1034,4 +1125,143 @@ fn terminal_statuses_are_exactly_the_three() {
         );
         assert_eq!(PaymentStatus::from_wire(s.as_str()), Some(s));
     }
+}
+
+/// A payment waiting for a card on its hosted page.
+fn hosted_payment() -> NewPayment {
+    NewPayment {
+        checkout_url: Some("https://vinr.example/hosted/pay/pay_1".into()),
+        ..new_payment(None, false)
+    }
+}
+
+#[test]
+fn the_fifth_failed_hosted_attempt_locks_the_payment() {
+    use EventType as E;
+    use PaymentStatus as S;
+    let decline = || PaymentInput::Declined(CardFailure::declined(DeclineCode::GenericDecline));
+    let entered = |n: u8| PaymentInput::CardEntered {
+        card: pending_card(n),
+    };
+    let r = check(
+        hosted_payment(),
+        &[
+            (entered(1), 1, Ok((S::Processing, &[]))),
+            (decline(), 1, Ok((S::RequiresPaymentMethod, &[]))),
+            (
+                PaymentInput::CardRefused(CardFailure::of(CardErrorCode::IncorrectNumber)),
+                2,
+                Ok((S::RequiresPaymentMethod, &[])),
+            ),
+            (entered(2), 3, Ok((S::Processing, &[]))),
+            (decline(), 3, Ok((S::RequiresPaymentMethod, &[]))),
+            (entered(3), 4, Ok((S::Processing, &[]))),
+            (decline(), 4, Ok((S::RequiresPaymentMethod, &[]))),
+            (entered(4), 5, Ok((S::Processing, &[]))),
+            (decline(), 5, Ok((S::Canceled, &[E::PaymentCanceled]))),
+            (
+                entered(5),
+                6,
+                Err(TransitionError::NotAllowed {
+                    status: "canceled",
+                    input: "card_entered",
+                }),
+            ),
+        ],
+    );
+    assert!(r.is_locked());
+    assert!(!r.charged);
+    assert_eq!(r.failed_attempts, 5);
+    assert_eq!(r.pending_card, None);
+    assert_eq!(
+        r.payment.last_error.map(|e| e.code),
+        Some(LastErrorCode::TooManyAttempts)
+    );
+}
+
+#[test]
+fn a_hosted_success_before_the_limit_charges_once() {
+    use EventType as E;
+    use PaymentStatus as S;
+    let decline = || PaymentInput::Declined(CardFailure::declined(DeclineCode::GenericDecline));
+    let entered = |n: u8| PaymentInput::CardEntered {
+        card: pending_card(n),
+    };
+    let mut steps = Vec::new();
+    for n in 0..4 {
+        steps.push((entered(n), i64::from(n), Ok((S::Processing, &[][..]))));
+        steps.push((
+            decline(),
+            i64::from(n),
+            Ok((S::RequiresPaymentMethod, &[][..])),
+        ));
+    }
+    steps.push((entered(9), 10, Ok((S::Processing, &[][..]))));
+    steps.push((
+        PaymentInput::Approved {
+            method: Some(pm_id(9)),
+        },
+        10,
+        Ok((S::Succeeded, &[E::PaymentSucceeded][..])),
+    ));
+    let r = check(hosted_payment(), &steps);
+    assert!(r.charged);
+    assert!(!r.is_locked());
+    assert_eq!(r.failed_attempts, 4);
+}
+
+#[test]
+fn lock_cancels_a_payment_waiting_for_the_buyer_only() {
+    use EventType as E;
+    use PaymentStatus as S;
+    let r = check(
+        hosted_payment(),
+        &[(
+            PaymentInput::Lock,
+            1,
+            Ok((S::Canceled, &[E::PaymentCanceled])),
+        )],
+    );
+    assert!(r.is_locked());
+    // A stored card at the network cannot be locked: the network answers first.
+    check(
+        new_payment(Some(pm_id(3)), false),
+        &[(
+            PaymentInput::Lock,
+            1,
+            Err(TransitionError::NotAllowed {
+                status: "processing",
+                input: "lock",
+            }),
+        )],
+    );
+}
+
+#[test]
+fn a_stored_card_decline_is_not_a_hosted_attempt() {
+    let t0 = at_secs(1_750_000_000);
+    let limit = AttemptLimit::new(1).expect("a positive limit");
+    let processing = create(&new_payment(Some(pm_id(3)), true), t0);
+    let t = processing
+        .apply_with_limit(
+            PaymentInput::Declined(CardFailure::declined(DeclineCode::GenericDecline)),
+            t0,
+            limit,
+        )
+        .expect("a decline applies");
+    assert_eq!(t.record.payment.status, PaymentStatus::Failed);
+    assert_eq!(t.record.failed_attempts, 0);
+    assert!(!t.record.is_locked());
+}
+
+#[test]
+fn payment_records_stored_before_the_counter_read_as_zero_failures() {
+    let t0 = at_secs(1_750_000_000);
+    let record = create(&hosted_payment(), t0);
+    let mut json = serde_json::to_value(&record).expect("a record serializes");
+    json.as_object_mut()
+        .expect("an object")
+        .remove("failed_attempts");
+    let back: PaymentRecord = serde_json::from_value(json).expect("an old record reads");
+    assert_eq!(back, record);
 }

@@ -8,6 +8,7 @@ use proptest::sample::select;
 use super::*;
 use crate::card::{Brand, Expiry, Funding};
 use crate::error::{CardErrorCode, DeclineCode, LastErrorCode};
+use crate::limits::AttemptLimit;
 use crate::method::{CardSummary, Fingerprint, SealedCard};
 
 /// How long the contract keeps a setup open.
@@ -95,6 +96,7 @@ fn every_input() -> Vec<SetupInput> {
         SetupInput::AuthenticationDeclined(CardFailure::declined(DeclineCode::InsufficientFunds)),
         SetupInput::AuthenticationFailed,
         SetupInput::Cancel,
+        SetupInput::Lock,
         SetupInput::Expire,
     ]
 }
@@ -144,6 +146,7 @@ fn setup_input() -> impl Strategy<Value = SetupInput> {
         2 => card_failure().prop_map(SetupInput::AuthenticationDeclined),
         2 => Just(SetupInput::AuthenticationFailed),
         1 => Just(SetupInput::Cancel),
+        1 => Just(SetupInput::Lock),
         1 => Just(SetupInput::Expire),
     ]
 }
@@ -187,14 +190,28 @@ impl Step {
     }
 }
 
-/// Applies each input in turn, time advancing by its step; a refused input leaves the record.
+/// A failed-attempt limit: often small, so scripts reach it.
+fn attempt_limit() -> impl Strategy<Value = AttemptLimit> {
+    (1u32..=6).prop_map(|n| AttemptLimit::new(n).expect("a positive limit"))
+}
+
+/// Applies each input in turn under the default limit.
 fn run(start: &SetupRecord, script: &[(SetupInput, Duration)]) -> Vec<Step> {
+    run_limited(start, script, AttemptLimit::DEFAULT)
+}
+
+/// Applies each input in turn, time advancing by its step; a refused input leaves the record.
+fn run_limited(
+    start: &SetupRecord,
+    script: &[(SetupInput, Duration)],
+    limit: AttemptLimit,
+) -> Vec<Step> {
     let mut record = start.clone();
     let mut at = start.setup.created;
     let mut steps = Vec::with_capacity(script.len());
     for (input, dt) in script {
         at += *dt;
-        let outcome = record.apply(input.clone(), at);
+        let outcome = record.apply_with_limit(input.clone(), at, limit);
         let step = Step {
             before: record,
             input: input.clone(),
@@ -248,12 +265,35 @@ struct Allowed {
     events: Vec<EventType>,
 }
 
-/// The contract table. `expired`: the setup's 24 hours are up.
-fn allowed(status: SetupStatus, input: &SetupInput, expired: bool) -> Result<Allowed, Refusal> {
+/// Whether the input is a failed card attempt.
+fn is_failure(input: &SetupInput) -> bool {
+    matches!(
+        input,
+        SetupInput::CardFailed(_)
+            | SetupInput::AuthenticationDeclined(_)
+            | SetupInput::AuthenticationFailed
+    )
+}
+
+/// The contract table. `expired`: the setup's 24 hours are up; `locks`: a failed attempt now
+/// reaches the failed-attempt limit.
+fn allowed(
+    status: SetupStatus,
+    input: &SetupInput,
+    expired: bool,
+    locks: bool,
+) -> Result<Allowed, Refusal> {
     use EventType as E;
     use SetupInput as I;
     use SetupStatus as S;
     let to = |next: S, events: Vec<EventType>| Ok(Allowed { next, events });
+    let failed = |status: S| {
+        if locks {
+            to(S::Canceled, vec![E::SetupFailed, E::SetupCanceled])
+        } else {
+            to(status, vec![E::SetupFailed])
+        }
+    };
     let open = matches!(status, S::RequiresPaymentMethod | S::RequiresAction);
     if open && expired {
         return match input {
@@ -265,20 +305,15 @@ fn allowed(status: SetupStatus, input: &SetupInput, expired: bool) -> Result<All
         (S::RequiresPaymentMethod, I::CardVerified { .. }) => {
             to(S::Succeeded, vec![E::SetupSucceeded])
         }
-        (S::RequiresPaymentMethod, I::CardFailed(_)) => {
-            to(S::RequiresPaymentMethod, vec![E::SetupFailed])
-        }
+        (S::RequiresPaymentMethod, I::CardFailed(_)) => failed(S::RequiresPaymentMethod),
         (S::RequiresPaymentMethod, I::ChallengeRequired { .. }) => to(S::RequiresAction, vec![]),
         (S::RequiresAction, I::AuthenticationCompleted { .. }) => {
             to(S::Succeeded, vec![E::SetupSucceeded])
         }
-        (S::RequiresAction, I::AuthenticationDeclined(_)) => {
-            to(S::RequiresPaymentMethod, vec![E::SetupFailed])
+        (S::RequiresAction, I::AuthenticationDeclined(_) | I::AuthenticationFailed) => {
+            failed(S::RequiresPaymentMethod)
         }
-        (S::RequiresAction, I::AuthenticationFailed) => {
-            to(S::RequiresPaymentMethod, vec![E::SetupFailed])
-        }
-        (S::RequiresPaymentMethod | S::RequiresAction, I::Cancel) => {
+        (S::RequiresPaymentMethod | S::RequiresAction, I::Cancel | I::Lock) => {
             to(S::Canceled, vec![E::SetupCanceled])
         }
         (S::RequiresPaymentMethod | S::RequiresAction, I::Expire) => Err(Refusal::NotExpired),
@@ -287,13 +322,17 @@ fn allowed(status: SetupStatus, input: &SetupInput, expired: bool) -> Result<All
 }
 
 /// The `lastError` the contract names after an accepted input, when it names one.
-fn wanted_last_error(input: &SetupInput) -> Option<Option<LastError>> {
+fn wanted_last_error(input: &SetupInput, locked: bool) -> Option<Option<LastError>> {
+    if locked {
+        return Some(Some(LastError::too_many_attempts()));
+    }
     match input {
         SetupInput::CardFailed(f) | SetupInput::AuthenticationDeclined(f) => {
             Some(Some(LastError::from_card(*f)))
         }
         SetupInput::AuthenticationFailed => Some(Some(LastError::authentication_failed())),
         SetupInput::CardVerified { .. } | SetupInput::AuthenticationCompleted { .. } => Some(None),
+        SetupInput::Lock => Some(Some(LastError::too_many_attempts())),
         SetupInput::ChallengeRequired { .. } | SetupInput::Cancel | SetupInput::Expire => None,
     }
 }
@@ -301,16 +340,26 @@ fn wanted_last_error(input: &SetupInput) -> Option<Option<LastError>> {
 /// Walks the steps with the oracle beside the machine, checking at every step that the
 /// machine accepts exactly what the table allows (with the right status and `lastError`) and
 /// refuses the rest for the right reason. Returns the oracle's verdict for each step.
-fn walk_with_oracle(start: &SetupRecord, steps: &[Step]) -> Vec<Result<Allowed, Refusal>> {
+fn walk_with_oracle(
+    start: &SetupRecord,
+    steps: &[Step],
+    limit: AttemptLimit,
+) -> Vec<Result<Allowed, Refusal>> {
     let expires_at = start.setup.created + EXPIRY;
     let mut status = start.setup.status;
+    let mut failures = 0u32;
     let mut verdicts = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
         assert_eq!(
             s.before.setup.status, status,
             "step {i}: record and model agree"
         );
-        let want = allowed(status, &s.input, s.at >= expires_at);
+        assert_eq!(
+            s.before.failed_attempts, failures,
+            "step {i}: failed attempts"
+        );
+        let locks = is_failure(&s.input) && failures + 1 >= limit.get();
+        let want = allowed(status, &s.input, s.at >= expires_at, locks);
         match (&s.outcome, &want) {
             (Ok(t), Ok(a)) => {
                 assert_eq!(
@@ -318,7 +367,16 @@ fn walk_with_oracle(start: &SetupRecord, steps: &[Step]) -> Vec<Result<Allowed, 
                     "step {i}: {:?} from {status}",
                     s.input
                 );
-                if let Some(last_error) = wanted_last_error(&s.input) {
+                if is_failure(&s.input) {
+                    failures += 1;
+                }
+                assert_eq!(
+                    t.record.is_locked(),
+                    locks || s.input == SetupInput::Lock,
+                    "step {i}: locked after {:?}",
+                    s.input
+                );
+                if let Some(last_error) = wanted_last_error(&s.input, locks) {
                     assert_eq!(
                         t.record.setup.last_error, last_error,
                         "step {i}: lastError after {:?}",
@@ -358,14 +416,39 @@ fn walk_with_oracle(start: &SetupRecord, steps: &[Step]) -> Vec<Result<Allowed, 
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    /// The oracle and the machine agree on every step: same acceptance, same next status and
-    /// `lastError`, same reason for a refusal.
+    /// The oracle and the machine agree on every step, under any failed-attempt limit: same
+    /// acceptance, same next status and `lastError`, same reason for a refusal.
     #[test]
-    fn setup_accepts_exactly_what_the_contract_table_allows((new, t0) in new_setup_strategy(), script in script()) {
+    fn setup_accepts_exactly_what_the_contract_table_allows((new, t0) in new_setup_strategy(), script in script(), limit in attempt_limit()) {
         let start = new.create(t0);
-        let steps = run(&start, &script);
-        let verdicts = walk_with_oracle(&start, &steps);
+        let steps = run_limited(&start, &script, limit);
+        let verdicts = walk_with_oracle(&start, &steps, limit);
         prop_assert_eq!(verdicts.len(), steps.len());
+    }
+
+    /// A setup locks exactly when its failed attempts reach the limit (or on `lock`), never
+    /// counts past it, and a locked setup is `canceled` with `too_many_attempts` for good.
+    #[test]
+    fn a_setup_locks_at_the_failed_attempt_limit((new, t0) in new_setup_strategy(), script in script(), limit in attempt_limit()) {
+        let start = new.create(t0);
+        let steps = run_limited(&start, &script, limit);
+        for s in &steps {
+            let after = s.after();
+            prop_assert!(after.failed_attempts <= limit.get());
+            if let Ok(t) = &s.outcome {
+                let locked_now = t.record.is_locked() && !s.before.is_locked();
+                let by_count = limit.reached_by(t.record.failed_attempts) && t.record.failed_attempts > s.before.failed_attempts;
+                prop_assert_eq!(locked_now, by_count || s.input == SetupInput::Lock, "{:?}", &s.input);
+                if locked_now {
+                    prop_assert!(t.events.contains(&EventType::SetupCanceled));
+                    prop_assert_eq!(t.record.setup.status, SetupStatus::Canceled);
+                    prop_assert_eq!(&t.record.pending_card, &None);
+                }
+            }
+            if s.before.is_locked() {
+                prop_assert!(s.outcome.is_err());
+            }
+        }
     }
 
     /// `succeeded`, `canceled` and `expired` absorb: every input, now or later, is refused.
@@ -412,12 +495,12 @@ proptest! {
     }
 
     /// Every accepted input emits exactly the contract's events: `setup.failed` on every
-    /// failed card attempt, nothing on expiry.
+    /// failed card attempt (and `setup.canceled` beside it when it locks), nothing on expiry.
     #[test]
-    fn every_setup_transition_emits_exactly_the_contract_events((new, t0) in new_setup_strategy(), script in script()) {
+    fn every_setup_transition_emits_exactly_the_contract_events((new, t0) in new_setup_strategy(), script in script(), limit in attempt_limit()) {
         let start = new.create(t0);
-        let steps = run(&start, &script);
-        let verdicts = walk_with_oracle(&start, &steps);
+        let steps = run_limited(&start, &script, limit);
+        let verdicts = walk_with_oracle(&start, &steps, limit);
         let mut failed_attempts = 0;
         let mut failed_events = 0;
         for (s, v) in steps.iter().zip(&verdicts) {
@@ -771,4 +854,155 @@ fn a_new_setup_expires_in_a_day() {
     }
     assert!(!SetupStatus::RequiresPaymentMethod.is_terminal());
     assert!(!SetupStatus::RequiresAction.is_terminal());
+}
+
+#[test]
+fn the_fifth_failed_attempt_locks_the_setup() {
+    use EventType as E;
+    use SetupStatus as S;
+    let decline = || SetupInput::CardFailed(CardFailure::declined(DeclineCode::GenericDecline));
+    let r = check(&[
+        (
+            decline(),
+            1,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            2,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            SetupInput::ChallengeRequired {
+                card: pending_card(2),
+            },
+            3,
+            Ok((S::RequiresAction, &[])),
+        ),
+        (
+            SetupInput::AuthenticationFailed,
+            4,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            5,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            6,
+            Ok((S::Canceled, &[E::SetupFailed, E::SetupCanceled])),
+        ),
+        (
+            SetupInput::CardVerified { method: pm_id(1) },
+            7,
+            Err(TransitionError::NotAllowed {
+                status: "canceled",
+                input: "card_verified",
+            }),
+        ),
+    ]);
+    assert!(r.is_locked());
+    assert_eq!(r.failed_attempts, 5);
+    assert_eq!(
+        r.setup.last_error.map(|e| e.code),
+        Some(LastErrorCode::TooManyAttempts)
+    );
+    assert_eq!(r.setup.version, 7, "one version per accepted input");
+}
+
+#[test]
+fn a_success_before_the_limit_saves_the_card() {
+    use EventType as E;
+    use SetupStatus as S;
+    let decline = || SetupInput::CardFailed(CardFailure::declined(DeclineCode::GenericDecline));
+    let r = check(&[
+        (
+            decline(),
+            1,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            2,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            3,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            decline(),
+            4,
+            Ok((S::RequiresPaymentMethod, &[E::SetupFailed])),
+        ),
+        (
+            SetupInput::CardVerified { method: pm_id(9) },
+            5,
+            Ok((S::Succeeded, &[E::SetupSucceeded])),
+        ),
+    ]);
+    assert!(!r.is_locked());
+    assert_eq!(r.failed_attempts, 4);
+    assert_eq!(r.setup.last_error, None);
+}
+
+#[test]
+fn lock_cancels_an_open_setup_with_too_many_attempts() {
+    use EventType as E;
+    use SetupStatus as S;
+    let r = check(&[
+        (
+            SetupInput::ChallengeRequired {
+                card: pending_card(1),
+            },
+            1,
+            Ok((S::RequiresAction, &[])),
+        ),
+        (SetupInput::Lock, 2, Ok((S::Canceled, &[E::SetupCanceled]))),
+        (
+            SetupInput::Lock,
+            3,
+            Err(TransitionError::NotAllowed {
+                status: "canceled",
+                input: "lock",
+            }),
+        ),
+    ]);
+    assert!(r.is_locked());
+    assert_eq!(r.pending_card, None);
+    assert_eq!(r.failed_attempts, 0);
+}
+
+#[test]
+fn a_limit_of_one_locks_on_the_first_failure() {
+    let t0 = at_secs(1_750_000_000);
+    let open = NewSetup::example().create(t0);
+    let limit = AttemptLimit::new(1).expect("a positive limit");
+    let t = open
+        .apply_with_limit(
+            SetupInput::CardFailed(CardFailure::of(CardErrorCode::IncorrectNumber)),
+            t0,
+            limit,
+        )
+        .expect("a failure applies");
+    assert!(t.record.is_locked());
+    assert_eq!(
+        t.events,
+        vec![EventType::SetupFailed, EventType::SetupCanceled]
+    );
+}
+
+#[test]
+fn records_stored_before_the_counter_read_as_zero_failures() {
+    let t0 = at_secs(1_750_000_000);
+    let record = NewSetup::example().create(t0);
+    let mut json = serde_json::to_value(&record).expect("a record serializes");
+    json.as_object_mut()
+        .expect("an object")
+        .remove("failed_attempts");
+    let back: SetupRecord = serde_json::from_value(json).expect("an old record reads");
+    assert_eq!(back, record);
 }

@@ -77,6 +77,7 @@ struct StateInner {
     metrics: metrics::Metrics,
     metric_sources: std::sync::RwLock<Vec<Arc<dyn metrics::MetricsSource>>>,
     rate_limiter: Option<ratelimit::RateLimiter>,
+    hosted_guard: hosted::guard::HostedGuard,
 }
 
 impl AppState {
@@ -103,6 +104,7 @@ impl AppState {
                 metrics: metrics::Metrics::default(),
                 metric_sources: std::sync::RwLock::new(Vec::new()),
                 rate_limiter,
+                hosted_guard: hosted::guard::HostedGuard::default(),
             }),
         }
     }
@@ -125,6 +127,13 @@ impl AppState {
     /// The per-key rate limiter, if requests are limited.
     pub fn rate_limiter(&self) -> Option<&ratelimit::RateLimiter> {
         self.inner.rate_limiter.as_ref()
+    }
+
+    /// The per-client-address limit of failed card attempts on the hosted pages (on by
+    /// default, [`AddressLimit::DEFAULT`](hosted::guard::AddressLimit::DEFAULT); set it with
+    /// [`HostedGuard::configure`](hosted::guard::HostedGuard::configure)).
+    pub fn hosted_guard(&self) -> &hosted::guard::HostedGuard {
+        &self.inner.hosted_guard
     }
 
     /// The metrics registry.
@@ -173,12 +182,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
+/// Each request knows its peer's address (the hosted pages' per-address limit reads it).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

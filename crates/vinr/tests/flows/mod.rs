@@ -16,6 +16,7 @@
 // functions, not the flows they call.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod bounds;
 pub mod clock_flows;
 pub mod customers;
 pub mod events;
@@ -35,6 +36,10 @@ pub mod webhooks;
 macro_rules! every_adapter_flow {
     ($run:ident, $make:path) => {
         $run! { $make =>
+        bounds {
+            every_bounded_field_takes_its_bound_and_refuses_one_more,
+            a_hosted_link_locks_after_five_failed_attempts,
+        }
         customers {
             ada_is_created_with_her_email_name_and_metadata,
             customers_are_found_by_exact_email_ignoring_case,

@@ -20,6 +20,12 @@
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and
 //! `X-Content-Type-Options: nosniff`. The card number and CVC are never logged, echoed or kept.
 //!
+//! Card testing: a link's own failed card attempts lock it at the engine's limit
+//! (`EngineConfig::hosted_max_attempts`); a client address over its failed-attempt limit
+//! ([`guard`]) locks the link it posts to. Either way the post is answered `410` with a plain
+//! message (never the card), the setup or payment is `canceled` with `lastError.code =
+//! "too_many_attempts"`, and `setup.canceled` or `payment.canceled` records it.
+//!
 //! One widening of the policy: a page whose form can end in a `303` to the merchant's
 //! `returnUrl` lists that URL's origin in `form-action` too (`form-action 'self'
 //! https://shop.example`). Chromium applies `form-action` to every redirect that follows a form
@@ -38,15 +44,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use vinr_domain::ids::{PaymentId, SetupId};
-use vinr_engine::Engine;
+use vinr_engine::{Engine, HostedLink};
 use vinr_ports::api::{HostedApi, PaymentsApi, SetupsApi};
 use vinr_ports::params::{CardEntry, ChallengeOutcome, HostedOutcome, HostedStage, HostedView};
 use vinr_ports::{Error, Mode, RequestContext};
 
+use self::guard::ClientAddr;
 use self::render::{FormPage, Kept, Subject};
 use super::AppState;
 
 mod csrf;
+pub mod guard;
 mod render;
 
 /// The `Content-Security-Policy` of every hosted response: nothing but the own stylesheet, no
@@ -170,21 +178,11 @@ impl Target {
         }
     }
 
-    async fn submit(&self, engine: &Engine, card: CardEntry) -> Result<HostedOutcome, Error> {
+    /// The link, as the engine names it.
+    fn link(&self) -> HostedLink {
         match self {
-            Target::Setup(id) => engine.submit_setup_card(id, card).await,
-            Target::Payment(id) => engine.submit_payment_card(id, card).await,
-        }
-    }
-
-    async fn authenticate(
-        &self,
-        engine: &Engine,
-        outcome: ChallengeOutcome,
-    ) -> Result<HostedOutcome, Error> {
-        match self {
-            Target::Setup(id) => engine.authenticate_setup(id, outcome).await,
-            Target::Payment(id) => engine.authenticate_payment(id, outcome).await,
+            Target::Setup(id) => HostedLink::Setup(id.clone()),
+            Target::Payment(id) => HostedLink::Payment(id.clone()),
         }
     }
 
@@ -236,24 +234,61 @@ async fn authenticate_get(
 async fn setup_post(
     state: State<AppState>,
     Path(id): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    card_post(&state, Target::parse(Subject::Setup, &id), &headers, body).await
+    let target = Target::parse(Subject::Setup, &id);
+    card_post(&state, target, client, &headers, body).await
 }
 
 async fn pay_post(
     state: State<AppState>,
     Path(id): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    card_post(&state, Target::parse(Subject::Payment, &id), &headers, body).await
+    let target = Target::parse(Subject::Payment, &id);
+    card_post(&state, target, client, &headers, body).await
+}
+
+/// The answer to a post from a client over its failed-attempt limit: the link it targets is
+/// locked (if it still waited for the buyer) and the post is `410`; the card goes nowhere.
+async fn refuse_over_limit(state: &AppState, target: &Target) -> Response {
+    match state.engine().lock_hosted_link(&target.link()).await {
+        Ok(locked) => {
+            tracing::warn!(
+                locked,
+                "hosted page: a client over its failed card attempt limit"
+            );
+            gone(OVER_LIMIT)
+        }
+        Err(e) => error_page(&e, target),
+    }
+}
+
+/// What a client over its failed-attempt limit reads.
+const OVER_LIMIT: &str = "Too many failed card attempts from your network: this link is locked. Ask the merchant for a new one.";
+
+/// Counts a failed card attempt against the client's address.
+fn count_failure(state: &AppState, client: ClientAddr, failed: bool) {
+    if let (true, Some(ip)) = (failed, client.0) {
+        state.hosted_guard().record_failure(ip);
+    }
+}
+
+/// Whether the client has used up its failed attempts.
+fn over_limit(state: &AppState, client: ClientAddr) -> bool {
+    client
+        .0
+        .is_some_and(|ip| state.hosted_guard().is_blocked(ip))
 }
 
 async fn authenticate_post(
     state: State<AppState>,
     Path(id): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -276,7 +311,15 @@ async fn authenticate_post(
             );
         }
     };
-    match target.authenticate(state.engine(), outcome).await {
+    if over_limit(&state, client) {
+        return refuse_over_limit(&state, &target).await;
+    }
+    let step = state
+        .engine()
+        .answer_hosted_challenge(&target.link(), outcome)
+        .await;
+    count_failure(&state, client, step.failed_attempt);
+    match step.outcome {
         Ok(outcome) => {
             answer_outcome(
                 &state,
@@ -340,6 +383,7 @@ async fn page_get(state: &AppState, target: Option<Target>, headers: &HeaderMap)
 async fn card_post(
     state: &AppState,
     target: Option<Target>,
+    client: ClientAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -361,7 +405,16 @@ async fn card_post(
     // The typed card lives on only in `card`, which the engine consumes.
     let Form { fields, cookie } = form;
     drop(fields);
-    match target.submit(state.engine(), card).await {
+    if over_limit(state, client) {
+        drop(card);
+        return refuse_over_limit(state, &target).await;
+    }
+    let step = state
+        .engine()
+        .submit_hosted_card(&target.link(), card)
+        .await;
+    count_failure(state, client, step.failed_attempt);
+    match step.outcome {
         Ok(outcome) => answer_outcome(state, &target, &cookie, kept, outcome, StatusCode::OK).await,
         // A card refused as an error rather than as a `Retry`: the form again, with 402.
         Err(Error::Card { message, .. }) => {
