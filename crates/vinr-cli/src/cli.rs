@@ -343,6 +343,17 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) rate_limit: RateLimitArg,
 
+    /// The longest a request may take: one still unanswered then gets 503
+    /// `service_unavailable` with `Retry-After` (units `ms`, `s`, `m`); `0` disables it.
+    #[arg(
+        long,
+        env = "VINR_REQUEST_TIMEOUT",
+        default_value = DEFAULT_REQUEST_TIMEOUT,
+        value_name = "DURATION",
+        value_parser = RequestTimeoutArg::parse
+    )]
+    pub(crate) request_timeout: RequestTimeoutArg,
+
     /// The failed card attempts a hosted link (a setup's or a payment's card page) takes:
     /// the attempt that reaches it cancels the setup or payment (`too_many_attempts`) and its
     /// pages answer 410. At least 1.
@@ -381,6 +392,42 @@ impl AddressLimitArg {
     /// `<failures>/<window>`, or `0`.
     pub(crate) fn parse(text: &str) -> Result<AddressLimitArg, String> {
         AddressLimit::parse(text).map(AddressLimitArg)
+    }
+}
+
+/// `--request-timeout`'s default.
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: &str = "10s";
+
+/// `--request-timeout`: the limit, or `None` when disabled (`0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestTimeoutArg(pub(crate) Option<std::time::Duration>);
+
+impl RequestTimeoutArg {
+    /// `<n>ms`, `<n>s` or `<n>m` (at most an hour), or `0` for no limit.
+    pub(crate) fn parse(text: &str) -> Result<RequestTimeoutArg, String> {
+        let text = text.trim();
+        if text == "0" {
+            return Ok(RequestTimeoutArg(None));
+        }
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{text:?} has no unit (ms, s or m)"))?;
+        let (digits, unit) = text.split_at(split);
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number followed by ms, s or m"))?;
+        let d = match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+            _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+        };
+        if d.is_zero() || d > std::time::Duration::from_secs(3600) {
+            return Err(format!(
+                "{text:?}: between 1 ms and 1 h, or 0 to disable the timeout"
+            ));
+        }
+        Ok(RequestTimeoutArg(Some(d)))
     }
 }
 
@@ -635,6 +682,30 @@ mod tests {
         };
         let shown = format!("{env:?}");
         assert!(!shown.contains("hidden") && shown.contains("secret_key: true"));
+    }
+
+    #[test]
+    fn the_request_timeout_flag_parses_and_zero_disables() {
+        use std::time::Duration;
+        let parse = |flag: &str| {
+            let cli = Cli::try_parse_from(["vinr", "serve", "--request-timeout", flag])?;
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            Ok::<_, clap::Error>(args.request_timeout.0)
+        };
+        assert_eq!(parse("2500ms").unwrap(), Some(Duration::from_millis(2500)));
+        assert_eq!(parse("3s").unwrap(), Some(Duration::from_secs(3)));
+        assert_eq!(parse("1m").unwrap(), Some(Duration::from_secs(60)));
+        assert_eq!(parse("0").unwrap(), None);
+        for bad in ["", "10", "s", "0s", "2h", "61m", "-1s", "1.5s"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let cli = Cli::try_parse_from(["vinr", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.request_timeout.0, Some(Duration::from_secs(10)));
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub(crate) struct ServeConfig {
     pub(crate) webhook_retry: RetrySchedule,
     /// The per-API-key request limit on `/v1` (`None`: no limit).
     pub(crate) rate_limit: Option<RateLimit>,
+    /// The server-wide request timeout (`None`: no limit).
+    pub(crate) request_timeout: Option<Duration>,
     /// The failed card attempts a hosted link takes before it locks.
     pub(crate) hosted_max_attempts: AttemptLimit,
     /// The failed card attempts a client address may make (`None`: no limit).
@@ -112,6 +114,7 @@ impl ServeConfig {
             public_url,
             webhook_retry: args.webhook_retry,
             rate_limit: args.rate_limit.0,
+            request_timeout: args.request_timeout.0,
             hosted_max_attempts: AttemptLimit::new(args.hosted_max_attempts)
                 .context("--hosted-max-attempts must be at least 1")?,
             hosted_address_limit: args.hosted_address_limit.0,
@@ -194,6 +197,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
         deliveries: opened.deliveries.clone(),
         stats: dispatcher.stats(),
     }));
+    state.set_request_timeout(config.request_timeout);
     state
         .hosted_guard()
         .configure(config.hosted_address_limit, config.trust_proxy);
@@ -208,6 +212,10 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, env: Environment) -> a
     match config.rate_limit {
         Some(limit) => tracing::info!(rate_limit = %limit, "per-key rate limit (per second/burst)"),
         None => tracing::info!("per-key rate limit disabled"),
+    }
+    match config.request_timeout {
+        Some(t) => tracing::info!(request_timeout = ?t, "request timeout"),
+        None => tracing::info!("request timeout disabled"),
     }
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);

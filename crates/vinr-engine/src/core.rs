@@ -42,9 +42,12 @@ impl From<StoreError> for EngineError {
                 message: "startingAfter names no object of this list".to_owned(),
             }),
             // The store's own message may name tables or hosts: keep it out of the answer.
-            StoreError::Unavailable(_) | StoreError::Corrupt(_) => EngineError::Api(
-                Error::internal("the service is temporarily unavailable; retry later"),
-            ),
+            StoreError::Unavailable(_) => EngineError::Api(Error::service_unavailable(
+                "the database is unavailable; retry later",
+            )),
+            StoreError::Failed(_) | StoreError::Corrupt(_) => {
+                EngineError::Api(Error::internal("the database failed; retry later"))
+            }
         }
     }
 }

@@ -54,6 +54,23 @@ fn assert_internal_without(e: &Error, secret: &str) {
     assert_eq!(e.code(), "internal");
 }
 
+/// A database that cannot be reached: `service_unavailable` (retryable), and what the store
+/// said stays inside.
+fn assert_unavailable_without(e: &Error, secret: &str) {
+    assert!(
+        matches!(e, Error::ServiceUnavailable { .. }),
+        "expected service_unavailable, got {e:?}"
+    );
+    assert!(e.is_retryable());
+    assert!(
+        !format!("{e} {e:?}").contains(secret),
+        "{e:?} echoes {secret:?}"
+    );
+    let wire = json(&e.to_body()).to_string();
+    assert!(!wire.contains(secret), "{wire} echoes {secret:?}");
+    assert_eq!(e.code(), "service_unavailable");
+}
+
 /// The network is down during an off-session charge (a mock: `authorize` fails once, then the
 /// network has no record of the attempt and approves it when asked again under the same
 /// attempt id).
@@ -421,7 +438,7 @@ fn failing_commits(mem: &MemoryStore) -> MockStore {
 }
 
 #[tokio::test]
-async fn a_failed_commit_is_internal_never_echoed_and_writes_nothing() {
+async fn an_unreachable_store_is_unavailable_never_echoed_and_writes_nothing() {
     let mem = MemoryStore::new();
     let sb = Sandbox::with(|_, ports| ports.store = Arc::new(failing_commits(&mem)));
 
@@ -436,8 +453,8 @@ async fn a_failed_commit_is_internal_never_echoed_and_writes_nothing() {
         )
         .await
         .unwrap_err();
-    assert_internal_without(&err, "boom");
-    assert_internal_without(&err, "db-7.internal");
+    assert_unavailable_without(&err, "boom");
+    assert_unavailable_without(&err, "db-7.internal");
 
     let listed = mem
         .customers(Mode::Test, None, PageRequest::first(10))
@@ -475,7 +492,7 @@ async fn a_failed_update_commit_leaves_the_customer_as_it_was() {
         )
         .await
         .unwrap_err();
-    assert_internal_without(&err, "boom");
+    assert_unavailable_without(&err, "boom");
 
     assert_eq!(
         prefilled.store.customer(Mode::Test, &id).await.unwrap(),
@@ -540,7 +557,7 @@ async fn an_injected_commit_failure_writes_nothing_and_the_same_call_then_succee
         .create_customer(&keyed("c"), params.clone())
         .await
         .unwrap_err();
-    assert_internal_without(&err, "injected");
+    assert_unavailable_without(&err, "injected");
     let listed = sb
         .store
         .customers(Mode::Test, None, PageRequest::first(10))
@@ -578,7 +595,7 @@ async fn a_failed_phase_1_commit_charges_nothing() {
         .create_payment(&keyed("p"), params.clone())
         .await
         .unwrap_err();
-    assert_internal_without(&err, "injected");
+    assert_unavailable_without(&err, "injected");
     assert!(sb.payments().await.is_empty());
     assert_eq!(sb.network.authorizations(), 0);
     assert_eq!(sb.store.idempotency("sandbox", "p").await.unwrap(), None);
@@ -617,7 +634,7 @@ async fn a_store_failure_in_phase_2_leaves_the_payment_processing_until_recovery
         .create_payment(&keyed("k2"), params.clone())
         .await
         .unwrap_err();
-    assert_internal_without(&err, "injected");
+    assert_unavailable_without(&err, "injected");
     assert_eq!(sb.network.approved_charges(), 1);
     let record = &sb.payments().await[0];
     assert_eq!(record.payment.status, PaymentStatus::Processing);

@@ -88,6 +88,17 @@ pub enum Error {
         /// A safe message.
         message: String,
     },
+    /// The service cannot answer right now (HTTP 503, `service_unavailable`): a dependency it
+    /// needs (the database) cannot be reached or is too slow, or the request ran out of time.
+    /// Nothing was half-written: retrying the same request later, under the same idempotency
+    /// key, either does it or replays what was done. The message never reveals internals.
+    #[error("{message}")]
+    ServiceUnavailable {
+        /// A safe message.
+        message: String,
+        /// Seconds to wait before retrying, if known (the `Retry-After` header).
+        retry_after: Option<u64>,
+    },
     /// The request did not reach the server or its answer did not come back (client side).
     #[error("transport error: {message}")]
     Transport {
@@ -145,6 +156,14 @@ impl Error {
         }
     }
 
+    /// A service-unavailable error with a safe message, to be retried after a second.
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Error::ServiceUnavailable {
+            message: message.into(),
+            retry_after: Some(1),
+        }
+    }
+
     /// A card error from a card failure.
     pub fn card(failure: CardFailure, payment_id: Option<PaymentId>) -> Self {
         Error::Card {
@@ -165,7 +184,9 @@ impl Error {
             Error::Authentication { .. } => ErrorType::AuthenticationError,
             Error::IdempotencyKeyInUse | Error::IdempotencyKeyReused => ErrorType::IdempotencyError,
             Error::RateLimited { .. } => ErrorType::RateLimitError,
-            Error::Internal { .. } | Error::Transport { .. } => ErrorType::ApiError,
+            Error::Internal { .. } | Error::ServiceUnavailable { .. } | Error::Transport { .. } => {
+                ErrorType::ApiError
+            }
         }
     }
 
@@ -181,6 +202,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::Gone { .. } => "resource_gone",
             Error::Internal { .. } => "internal",
+            Error::ServiceUnavailable { .. } => "service_unavailable",
             Error::Transport { .. } => "transport",
         }
     }
@@ -191,6 +213,7 @@ impl Error {
             Error::IdempotencyKeyInUse
             | Error::RateLimited { .. }
             | Error::Internal { .. }
+            | Error::ServiceUnavailable { .. }
             | Error::Transport { .. } => true,
             Error::Card { code, .. } => *code == CardErrorCode::ProcessingError,
             Error::InvalidRequest { .. }
@@ -218,6 +241,7 @@ impl Error {
             | Error::RateLimited { .. }
             | Error::Gone { .. }
             | Error::Internal { .. }
+            | Error::ServiceUnavailable { .. }
             | Error::Transport { .. } => (None, None, None),
         };
         ErrorBody {
@@ -272,6 +296,10 @@ impl Error {
             }
             ErrorType::IdempotencyError => Error::IdempotencyKeyReused,
             ErrorType::RateLimitError => Error::RateLimited { retry_after: None },
+            ErrorType::ApiError if d.code == "service_unavailable" => Error::ServiceUnavailable {
+                message,
+                retry_after: None,
+            },
             ErrorType::ApiError => Error::Internal { message },
         }
     }
@@ -301,7 +329,7 @@ pub enum ErrorType {
     IdempotencyError,
     /// 429.
     RateLimitError,
-    /// 500.
+    /// 500 (`internal`) and 503 (`service_unavailable`).
     ApiError,
 }
 
@@ -357,6 +385,10 @@ mod tests {
                 message: "used".into(),
             },
             Error::internal("boom"),
+            Error::ServiceUnavailable {
+                message: "later".into(),
+                retry_after: None,
+            },
         ];
         for e in cases {
             let body = e.to_body();
@@ -371,5 +403,9 @@ mod tests {
         assert_eq!(v["error"]["type"], "card_error");
         assert_eq!(v["error"]["declineCode"], "lost_card");
         assert!(v["error"].get("param").is_none());
+        let v = serde_json::to_value(Error::service_unavailable("later").to_body()).unwrap();
+        assert_eq!(v["error"]["type"], "api_error");
+        assert_eq!(v["error"]["code"], "service_unavailable");
+        assert!(Error::service_unavailable("later").is_retryable());
     }
 }

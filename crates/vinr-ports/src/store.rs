@@ -33,9 +33,17 @@ pub enum StoreError {
     /// The `startingAfter` cursor names no object of this list.
     #[error("the cursor names no object of this list")]
     CursorNotFound,
-    /// The store cannot be reached or failed; nothing of the write set was applied.
+    /// The store cannot be reached right now: the connection was refused, lost or timed out,
+    /// the database is busy, locked or shutting down. Retrying later may succeed.
+    /// Nothing of the write set was applied, except when the connection was lost while the
+    /// commit itself was on its way: then it was applied whole or not at all, and the caller
+    /// cannot tell which (idempotency records make the retry safe).
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The store answered with an error that retrying will not cure (a statement it refuses,
+    /// a schema this build does not match). Nothing of the write set was applied.
+    #[error("the store failed: {0}")]
+    Failed(String),
     /// The store holds something it cannot read back.
     #[error("the store holds unreadable data: {0}")]
     Corrupt(String),

@@ -31,6 +31,8 @@
 //! [`Clock`]: vinr_ports::clock::Clock
 //! [`IdGenerator`]: vinr_ports::ids::IdGenerator
 
+#[cfg(feature = "postgres")]
+pub mod bounded;
 pub mod clock;
 #[cfg(feature = "contract")]
 pub mod contract;

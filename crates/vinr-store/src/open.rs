@@ -391,10 +391,13 @@ async fn open_postgres(url: &str) -> Result<OpenedStore, OpenError> {
             url: redact_url(url),
             source,
         })?;
+    // Every call answers within a time limit, so a database that stops answering turns into
+    // `StoreError::Unavailable` (503) instead of a request that hangs.
+    let bounded = crate::bounded::Bounded::new(store.clone());
     Ok(OpenedStore {
-        store: Arc::new(store.clone()),
-        keys: Arc::new(store.clone()),
-        deliveries: Arc::new(store.clone()),
+        store: Arc::new(bounded.clone()),
+        keys: Arc::new(bounded.clone()),
+        deliveries: Arc::new(bounded),
         backend: Backend::Postgres {
             store,
             url: url.to_owned(),

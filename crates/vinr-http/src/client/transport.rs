@@ -304,6 +304,13 @@ fn error_from_answer(answer: &Answer) -> Error {
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: retry_after.or(retry_after_secs),
             },
+            Error::ServiceUnavailable {
+                message,
+                retry_after,
+            } => Error::ServiceUnavailable {
+                message,
+                retry_after: retry_after.or(retry_after_secs),
+            },
             other => other,
         };
     }
@@ -319,6 +326,10 @@ fn error_from_answer(answer: &Answer) -> Error {
         StatusCode::CONFLICT => Error::IdempotencyKeyInUse,
         StatusCode::UNPROCESSABLE_ENTITY => Error::IdempotencyKeyReused,
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            retry_after: retry_after_secs,
+        },
+        StatusCode::SERVICE_UNAVAILABLE => Error::ServiceUnavailable {
+            message: message(),
             retry_after: retry_after_secs,
         },
         status => Error::Internal {
@@ -430,5 +441,28 @@ mod tests {
                 retry_after: Some(7)
             }
         );
+        let mut unavailable = answer(
+            503,
+            r#"{"error":{"type":"api_error","code":"service_unavailable","message":"later"}}"#,
+        );
+        unavailable
+            .headers
+            .insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let e = error_from_answer(&unavailable);
+        assert_eq!(
+            e,
+            Error::ServiceUnavailable {
+                message: "later".into(),
+                retry_after: Some(1)
+            }
+        );
+        assert!(e.is_retryable());
+        assert!(matches!(
+            error_from_answer(&answer(503, "Service Unavailable")),
+            Error::ServiceUnavailable {
+                retry_after: None,
+                ..
+            }
+        ));
     }
 }

@@ -144,7 +144,13 @@ pub async fn authenticate(
     let record = keys
         .key_by_hash(&hash)
         .await
-        .map_err(|_| Error::internal("the key store does not answer"))?
+        .map_err(|e| match e {
+            // A database that cannot be reached: 503, retryable, like any other request.
+            vinr_ports::store::StoreError::Unavailable(_) => {
+                Error::service_unavailable("the key store does not answer")
+            }
+            _ => Error::internal("the key store failed"),
+        })?
         .ok_or_else(invalid)?;
     let same: bool = record.hash.as_bytes().ct_eq(hash.as_bytes()).into();
     if !same || record.revoked.is_some() || record.mode != mode {
@@ -169,6 +175,23 @@ mod tests {
 
     fn code(r: Result<ApiKeyRecord, Error>) -> &'static str {
         r.map(|_| "ok").unwrap_or_else(|e| e.code())
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_key_store_is_503_and_a_failed_one_500() {
+        use vinr_ports::keys::MockApiKeyStore;
+        use vinr_ports::store::StoreError;
+        let (test, _) = new_key(Mode::Test, &[1; 24], &[9; 32], DateTime::UNIX_EPOCH);
+        let h = headers(Some(&format!("Bearer {test}")));
+        let mut down = MockApiKeyStore::new();
+        down.expect_key_by_hash()
+            .returning(|_| Err(StoreError::Unavailable("connection refused".into())));
+        assert_eq!(code(authenticate(&h, &down).await), "service_unavailable");
+        let mut failed = MockApiKeyStore::new();
+        failed
+            .expect_key_by_hash()
+            .returning(|_| Err(StoreError::Failed("syntax error".into())));
+        assert_eq!(code(authenticate(&h, &failed).await), "internal");
     }
 
     #[tokio::test]

@@ -2,8 +2,9 @@
 //!
 //! Every error response is `{"error":{"type","code","message","param"?,"declineCode"?,
 //! "paymentId"?}}` (api.md §1).
-//! Internal errors answer a fixed, generic message: what the engine said stays on the server,
-//! in the request's log line (see `observe`).
+//! Internal errors (500) and service-unavailable errors (503, with `Retry-After`) answer a
+//! fixed, generic message: what the engine said stays on the server, in the request's log
+//! line (see `observe`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,12 @@ use vinr_ports::{Error, ErrorBody};
 
 /// The message of every 500: nothing about what failed inside.
 pub const INTERNAL_MESSAGE: &str = "An internal error occurred. Retry the request later.";
+
+/// The message of every 503: the service cannot answer now, nothing about why.
+pub const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable. Retry the request later with the same idempotency key.";
+
+/// The `Retry-After` of a 503 that does not say otherwise, in seconds.
+const DEFAULT_RETRY_AFTER: u64 = 1;
 
 /// The JSON content type of every API answer.
 pub(crate) const JSON: &str = "application/json";
@@ -57,15 +64,18 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Gone { .. } => StatusCode::GONE,
+        Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         // `Internal`, `Transport` (a client-side error that never reaches here) and any error
         // added later: the server's fault.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-/// The wire form of an error as the server sends it: internal errors lose their message.
+/// The wire form of an error as the server sends it: internal and service-unavailable errors
+/// lose their message.
 pub fn body_of(error: &Error) -> ErrorBody {
     match status_of(error) {
+        StatusCode::SERVICE_UNAVAILABLE => unavailable_body(UNAVAILABLE_MESSAGE),
         StatusCode::INTERNAL_SERVER_ERROR => ErrorBody {
             error: ErrorDetail {
                 kind: ErrorType::ApiError,
@@ -90,20 +100,43 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// The `503` of `/readyz` when the database does not answer.
-pub(crate) fn service_unavailable() -> Response {
-    let body = ErrorBody {
+/// `{"error":{"type":"api_error","code":"service_unavailable","message":…}}`.
+fn unavailable_body(message: &str) -> ErrorBody {
+    ErrorBody {
         error: ErrorDetail {
             kind: ErrorType::ApiError,
             code: "service_unavailable".to_owned(),
-            message: "The database does not answer.".to_owned(),
+            message: message.to_owned(),
             param: None,
             decline_code: None,
             payment_id: None,
         },
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    json_response(StatusCode::SERVICE_UNAVAILABLE, bytes)
+    }
+}
+
+/// A `503 service_unavailable` with this message and `Retry-After: 1`.
+fn unavailable_response(message: &str) -> Response {
+    let bytes = serde_json::to_vec(&unavailable_body(message)).unwrap_or_default();
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, bytes);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(DEFAULT_RETRY_AFTER));
+    response
+        .extensions_mut()
+        .insert(ErrorCode("service_unavailable"));
+    response
+}
+
+/// The `503` of `/readyz` when the database does not answer.
+pub(crate) fn service_unavailable() -> Response {
+    unavailable_response("The database does not answer.")
+}
+
+/// The `503` of a request that ran out of time (the server-wide request timeout): whatever it
+/// had committed stays committed, whatever it had not is not, and a retry under the same
+/// idempotency key finishes or replays it.
+pub fn request_timed_out() -> Response {
+    unavailable_response(UNAVAILABLE_MESSAGE)
 }
 
 impl IntoResponse for ApiError {
@@ -113,15 +146,22 @@ impl IntoResponse for ApiError {
         // An `ErrorBody` is strings and enums only: serializing it cannot fail.
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = json_response(status, bytes);
-        if let Error::RateLimited {
-            retry_after: Some(seconds),
-        } = &self.0
-        {
+        let retry_after = match &self.0 {
+            Error::RateLimited { retry_after } => *retry_after,
+            Error::ServiceUnavailable { retry_after, .. } => {
+                Some(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
+            }
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if matches!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE
+        ) {
             response
                 .extensions_mut()
                 .insert(InternalDetail(self.0.to_string()));
@@ -229,6 +269,12 @@ mod tests {
                 "internal",
             ),
             (
+                Error::service_unavailable("the database is unavailable"),
+                503,
+                "api_error",
+                "service_unavailable",
+            ),
+            (
                 Error::Transport {
                     message: "x".into(),
                 },
@@ -268,5 +314,37 @@ mod tests {
         assert_eq!(retry.as_deref(), Some("7"));
         let (_, _, retry) = parts(Error::RateLimited { retry_after: None }).await;
         assert_eq!(retry, None);
+    }
+
+    #[tokio::test]
+    async fn service_unavailable_is_503_generic_and_says_when_to_retry() {
+        let e = Error::ServiceUnavailable {
+            message: "postgres at 10.0.0.7:5432 refused".into(),
+            retry_after: None,
+        };
+        let (status, body, retry) = parts(e.clone()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["type"], "api_error");
+        assert_eq!(body["error"]["code"], "service_unavailable");
+        assert_eq!(body["error"]["message"], UNAVAILABLE_MESSAGE);
+        assert!(!body.to_string().contains("10.0.0.7"));
+        assert_eq!(retry.as_deref(), Some("1"));
+        let r = ApiError(e).into_response();
+        assert!(r.extensions().get::<InternalDetail>().is_some());
+        let (_, _, retry) = parts(Error::ServiceUnavailable {
+            message: "m".into(),
+            retry_after: Some(5),
+        })
+        .await;
+        assert_eq!(retry.as_deref(), Some("5"));
+
+        let r = request_timed_out();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "service_unavailable");
     }
 }

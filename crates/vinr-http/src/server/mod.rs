@@ -20,9 +20,12 @@
 //! - `observe`: request ids and one log line per request; `metrics`: Prometheus text.
 //! - `openapi`: the OpenAPI 3.1 document of every `/v1` route.
 //! - `ratelimit`: a token bucket per API key over every authenticated `/v1` request (429).
+//! - `timeout`: the server-wide request timeout (503 `service_unavailable`).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use vinr_engine::Engine;
@@ -38,6 +41,7 @@ pub mod metrics;
 pub mod observe;
 pub mod openapi;
 pub mod ratelimit;
+mod timeout;
 
 /// The largest request body accepted: 64 KiB (`body_too_large` beyond).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -78,6 +82,8 @@ struct StateInner {
     metric_sources: std::sync::RwLock<Vec<Arc<dyn metrics::MetricsSource>>>,
     rate_limiter: Option<ratelimit::RateLimiter>,
     hosted_guard: hosted::guard::HostedGuard,
+    /// The request timeout in milliseconds (0: none).
+    request_timeout_ms: AtomicU64,
 }
 
 impl AppState {
@@ -105,6 +111,7 @@ impl AppState {
                 metric_sources: std::sync::RwLock::new(Vec::new()),
                 rate_limiter,
                 hosted_guard: hosted::guard::HostedGuard::default(),
+                request_timeout_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -127,6 +134,23 @@ impl AppState {
     /// The per-key rate limiter, if requests are limited.
     pub fn rate_limiter(&self) -> Option<&ratelimit::RateLimiter> {
         self.inner.rate_limiter.as_ref()
+    }
+
+    /// Answers every request that takes longer than `timeout` with `503 service_unavailable`
+    /// (`None`, the default: no limit). See the `timeout` module.
+    pub fn set_request_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.inner.request_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The request timeout, if one is set.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        match self.inner.request_timeout_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// The per-client-address limit of failed card attempts on the hosted pages (on by
@@ -174,6 +198,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(observe::routes())
         .fallback(observe::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timeout::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::middleware,

@@ -129,12 +129,61 @@ pub(super) fn describe(e: &tokio_postgres::Error, redactor: &Redactor) -> String
     redactor.clean(&text)
 }
 
-/// A driver error met while reading or committing.
+/// Whether a driver error means "the database cannot be reached right now", which a later
+/// retry may cure: the connection was closed, reset or refused, a socket timed out, or the
+/// server is shutting down, starting, out of connections or resources, or cancelled a
+/// statement that ran too long (SQLSTATE classes 08, 53, 57 and 58, and `55P03`
+/// `lock_not_available`). Anything else the server refused (a statement, a type) is not.
+pub(super) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "55P03"
+        }
+        // Client side: a closed connection, or any failure of the socket under it.
+        None => e.is_closed() || io_source(e).is_some(),
+    }
+}
+
+/// The I/O error under a driver error, if any.
+fn io_source(e: &tokio_postgres::Error) -> Option<&std::io::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// A driver error met while reading or committing: a lost race is
+/// [`StoreError::Conflict`], a database that cannot be reached [`StoreError::Unavailable`]
+/// (HTTP 503 at the edge), anything else [`StoreError::Failed`] (HTTP 500).
 pub(super) fn store_error(e: &tokio_postgres::Error, redactor: &Redactor) -> StoreError {
     if is_conflict(e) {
         StoreError::Conflict
-    } else {
+    } else if is_transient(e) {
         StoreError::Unavailable(format!("PostgreSQL: {}", describe(e, redactor)))
+    } else {
+        StoreError::Failed(format!("PostgreSQL: {}", describe(e, redactor)))
+    }
+}
+
+/// A connection that could not be had from the pool, as a [`StoreError`]: a wait or a
+/// connection attempt that timed out, or a refused connection, is
+/// [`StoreError::Unavailable`].
+pub(super) fn pool_store_error(e: &PoolError, redactor: &Redactor) -> StoreError {
+    let text = format!("PostgreSQL: {}", pool_error(e, redactor));
+    match e {
+        PoolError::Backend(b) if !is_transient(b) => StoreError::Failed(text),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => StoreError::Failed(text),
+        PoolError::Backend(_) | PoolError::Timeout(_) | PoolError::Closed => {
+            StoreError::Unavailable(text)
+        }
     }
 }
 

@@ -75,8 +75,18 @@
 //! used (a charge against a detach of its method) until commit.
 //! Statements are prepared once per connection (`prepare_cached`); a write set on a warm
 //! connection is one round trip, plus one the first time the connection meets a statement.
-//! Connection and server failures are [`StoreError::Unavailable`], with the connection
-//! string's password scrubbed from the message.
+//! A database that cannot be reached (a connection refused, reset or timed out, a server
+//! shutting down or out of connections) is [`StoreError::Unavailable`]; any other error the
+//! server answers is [`StoreError::Failed`]; both with the connection string's password
+//! scrubbed from the message.
+//!
+//! # Time bounds
+//! A database that refuses connections is noticed at once; one that does not answer is
+//! noticed within [`CONNECT_TIMEOUT`] (TCP, 2 s) and [`CREATE_TIMEOUT`] (a whole new
+//! connection, 3 s); a request waits at most [`POOL_WAIT_TIMEOUT`] (3 s) for a connection of a
+//! full pool. A statement on a connection that stops answering is bounded by the caller:
+//! `vinr_store::open` wraps the store in [`Bounded`](crate::bounded::Bounded), which gives
+//! every store call [`OPERATION_TIMEOUT`](crate::bounded::OPERATION_TIMEOUT).
 //!
 //! # Test support
 //! [`PostgresStore::fail_next_before_commit`] sends the next write sets' statements and then
@@ -124,8 +134,18 @@ use self::codec::{
     seconds_before, state_text,
 };
 pub use self::error::PostgresError;
-use self::error::{Redactor, pool_error, store_error};
+use self::error::{Redactor, pool_error, pool_store_error, store_error};
 use self::pipeline::{Flight, Sent};
+
+/// How long opening a TCP connection to the server may take (unless the connection string
+/// sets `connect_timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long making a new connection may take in all (TCP, start-up and authentication).
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a request may wait for a free connection of a full pool.
+pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long checking a pooled connection before reuse may take.
+const RECYCLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How to open a [`PostgresStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +239,7 @@ impl PostgresStore {
             config.application_name("vinr");
         }
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
         let at = server_names(&config);
         let manager = Manager::from_config(
@@ -232,9 +252,9 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(15)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(CREATE_TIMEOUT))
+            .recycle_timeout(Some(RECYCLE_TIMEOUT))
             .build()
             .map_err(|e| PostgresError::InvalidOptions(redactor.clean(&e.to_string())))?;
         let mut client = pool
@@ -278,12 +298,11 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.inner.pool.get().await.map_err(|e| {
-            StoreError::Unavailable(format!(
-                "PostgreSQL: {}",
-                pool_error(&e, &self.inner.redactor)
-            ))
-        })
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_store_error(&e, &self.inner.redactor))
     }
 
     async fn prepare(&self, client: &Object, sql: &str) -> Result<Statement, StoreError> {

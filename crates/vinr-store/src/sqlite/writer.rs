@@ -212,10 +212,32 @@ pub(super) struct Writer {
     fail_next: Arc<AtomicUsize>,
 }
 
-/// A SQLite error as the port's `Unavailable` (SQLite's messages name tables and columns,
-/// never bound values).
+/// A SQLite error as the port's error (SQLite's messages name tables and columns, never bound
+/// values): `Unavailable` when retrying later may cure it (see [`is_transient`]), `Failed`
+/// otherwise.
 pub(super) fn unavailable(e: &rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(format!("sqlite: {e}"))
+    if is_transient(e) {
+        StoreError::Unavailable(format!("sqlite: {e}"))
+    } else {
+        StoreError::Failed(format!("sqlite: {e}"))
+    }
+}
+
+/// Whether a SQLite error is one of the moment: the database busy or locked beyond the busy
+/// timeout, a disk I/O error, a full disk, a file that cannot be opened now, memory
+/// exhausted. Anything else (a statement SQLite refuses, a type mismatch) is not.
+pub(super) fn is_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::OutOfMemory
+        )
+    )
 }
 
 /// The error of a batch whose transaction SQLite rolled back on its own.
@@ -632,5 +654,46 @@ fn wrap<T>(
     match outcome {
         Ok(own) => Ok(pending(own)),
         Err(Broken(e)) => Err((pending(Err(e.clone())), Broken(e))),
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    fn sqlite_error(code: ErrorCode, extended: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code,
+                extended_code: extended,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn busy_locked_and_io_errors_are_unavailable_others_failed() {
+        for (code, extended) in [
+            (ErrorCode::DatabaseBusy, 5),
+            (ErrorCode::DatabaseLocked, 6),
+            (ErrorCode::SystemIoFailure, 10),
+            (ErrorCode::DiskFull, 13),
+        ] {
+            assert!(
+                matches!(
+                    unavailable(&sqlite_error(code, extended)),
+                    StoreError::Unavailable(_)
+                ),
+                "{code:?}"
+            );
+        }
+        assert!(matches!(
+            unavailable(&sqlite_error(ErrorCode::ConstraintViolation, 19)),
+            StoreError::Failed(_)
+        ));
+        assert!(matches!(
+            unavailable(&rusqlite::Error::InvalidColumnIndex(3)),
+            StoreError::Failed(_)
+        ));
     }
 }
