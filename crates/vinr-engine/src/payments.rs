@@ -133,8 +133,30 @@ impl Engine {
         idem: Option<&IdemKey>,
         authenticated: bool,
     ) -> Result<PaymentRecord, EngineError> {
-        for _ in 0..self.config().max_attempts {
-            let record = self.load_payment(mode, id).await?;
+        let record = self.load_payment(mode, id).await?;
+        if record.attempt != attempt {
+            return Ok(record);
+        }
+        self.finish_read_attempt(mode, record, answer, idem, authenticated)
+            .await
+    }
+
+    /// [`Self::finish_attempt`] from the payment as the caller last read or wrote it, which
+    /// spares phase 2 of a charge a read; a conflict reads it again.
+    async fn finish_read_attempt(
+        &self,
+        mode: Mode,
+        mut record: PaymentRecord,
+        answer: NetworkAnswer,
+        idem: Option<&IdemKey>,
+        authenticated: bool,
+    ) -> Result<PaymentRecord, EngineError> {
+        let id = record.payment.id.clone();
+        let attempt = record.attempt;
+        for round in 0..self.config().max_attempts {
+            if round > 0 {
+                record = self.load_payment(mode, &id).await?;
+            }
             if record.payment.status != PaymentStatus::Processing || record.attempt != attempt {
                 return Ok(record);
             }
@@ -393,7 +415,7 @@ impl Engine {
             .map_err(|_| network_down())?;
         // Phase 2.
         let done = self
-            .finish_attempt(mode, &id, record.attempt, answer, idem.as_ref(), false)
+            .finish_read_attempt(mode, record, answer, idem.as_ref(), false)
             .await?;
         Ok(payment_result(&done)?)
     }

@@ -61,10 +61,18 @@
 //! another thread's short read only, and no runtime is needed at all (the store works from
 //! any executor, or none).
 //!
+//! # Checkpoints: a thread of their own
+//! The writer's connection never checkpoints (`wal_autocheckpoint = 0`); the `checkpoint`
+//! module's thread, on a connection of its own, runs a `PASSIVE` checkpoint after commits (at
+//! most every 50 ms), so no batch waits for the database file to be written and fsynced.
+//! Savepoint journals are kept in memory (`temp_store = MEMORY`) and the writer's page cache
+//! is 16 MiB.
+//!
 //! # Closing
 //! [`SqliteStore::close`] (or dropping the last clone) stops taking requests, lets the writer
-//! commit everything already queued, joins it and closes every connection; the last one to
-//! close checkpoints the WAL into the database file.
+//! commit everything already queued, stops the checkpointer, joins the writer and closes every
+//! connection; the writer's is the last one to close and checkpoints the WAL into the database
+//! file.
 //!
 //! ```
 //! use vinr_ports::Mode;
@@ -86,6 +94,7 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod checkpoint;
 mod delivery;
 mod keys;
 mod kinds;
@@ -119,6 +128,7 @@ use vinr_ports::store::{
     CardOwner, IdempotencyRecord, Page, PageRequest, SealedCardRef, Store, StoreError, WriteSet,
 };
 
+use self::checkpoint::Checkpointer;
 use self::kinds::{Kind, event_from_json};
 use self::reads::{ListQuery, Readers, bodies, one, page};
 use self::schema::{Role, connect, migrate};
@@ -264,6 +274,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let mut write_conn = connect(&path, Role::Writer)?;
         migrate(&mut write_conn)?;
+        let checkpointer = Checkpointer::start(connect(&path, Role::Checkpointer)?)?;
         let reader_conns = (0..options.readers)
             .map(|_| connect(&path, Role::Reader))
             .collect::<Result<Vec<Connection>, SqliteError>>()?;
@@ -271,6 +282,7 @@ impl SqliteStore {
         let fail_next = Arc::new(AtomicUsize::new(0));
         let writer = Writer::new(
             write_conn,
+            checkpointer,
             options.max_batch,
             stats.clone(),
             fail_next.clone(),

@@ -358,3 +358,35 @@ fn the_delivery_migration_leaves_older_events_to_fan_out() {
     store.close().unwrap();
     remove(&path);
 }
+
+#[tokio::test]
+async fn the_checkpointer_copies_commits_into_the_file_while_the_store_is_open() {
+    use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
+    let db = temp_db("checkpointer");
+    let store = SqliteStore::open(&db).unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    for i in 0..300 {
+        let key = ApiKeyRecord {
+            id: format!("key_{i:024}"),
+            mode: Mode::Test,
+            hash: format!("{i:064}"),
+            prefix: "sk_test_abcd".to_owned(),
+            created: DateTime::UNIX_EPOCH,
+            revoked: None,
+        };
+        store.insert_key(key).await.unwrap();
+    }
+    // The writer never checkpoints (and 300 small commits are far below SQLite's automatic
+    // threshold anyway): only the checkpointer thread can make the file grow while it is open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&db).unwrap().len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 10 s of the commits"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(store.list_keys().await.unwrap().len(), 300);
+    store.close().unwrap();
+    remove(&db);
+}

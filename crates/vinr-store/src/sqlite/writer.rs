@@ -22,6 +22,7 @@ use vinr_ports::keys::ApiKeyRecord;
 use vinr_ports::store::{CardOwner, IdempotencyRecord, StoreError, Write, WriteSet};
 
 use super::SqliteError;
+use super::checkpoint::Checkpointer;
 use super::kinds::{Kind, KindSql, corrupt, event_to_json, version_value};
 use super::{delivery, keys};
 
@@ -206,6 +207,7 @@ struct Statements {
 /// The writer: its connection, and what it shares with the store's handles.
 pub(super) struct Writer {
     conn: Connection,
+    checkpointer: Checkpointer,
     sql: Statements,
     max_batch: usize,
     stats: Arc<Stats>,
@@ -258,12 +260,14 @@ impl Writer {
     /// A writer over `conn`.
     pub(super) fn new(
         conn: Connection,
+        checkpointer: Checkpointer,
         max_batch: usize,
         stats: Arc<Stats>,
         fail_next: Arc<AtomicUsize>,
     ) -> Self {
         Self {
             conn,
+            checkpointer,
             sql: Statements {
                 customers: KindSql::of::<Customer>(),
                 methods: KindSql::of::<StoredMethod>(),
@@ -295,6 +299,9 @@ impl Writer {
             }
             self.commit_batch(batch);
         }
+        // The checkpointer's connection closes first, so this one is the last and
+        // checkpoints what is left into the database file.
+        self.checkpointer.stop();
         self.conn.close().map_err(|(_, e)| SqliteError::Close(e))
     }
 
@@ -339,6 +346,7 @@ impl Writer {
             let _ = self.exec("ROLLBACK");
         }
         if failed.is_none() {
+            self.checkpointer.nudge();
             self.stats.transactions.fetch_add(1, Ordering::Relaxed);
             self.stats.write_sets.fetch_add(size, Ordering::Relaxed);
             self.stats.largest_batch.fetch_max(size, Ordering::Relaxed);
