@@ -210,7 +210,11 @@ pub(crate) async fn run(args: SuiteArgs) -> Result<()> {
     let run_store = |store: StoreKind, command: Command, detail: String| {
         let log = scratch.0.join(format!("{}.log", store.as_str()));
         let plan = &plan;
-        let sizes = args.scale_sizes();
+        let sizes = if store == StoreKind::Sqlite || args.scale_postgres {
+            args.scale_sizes()
+        } else {
+            Vec::new()
+        };
         let connections = args.connections;
         let key = &key;
         async move {
