@@ -1,10 +1,13 @@
 //! Project automation for VINR, in Rust: run it as `cargo xtask <command>` (the alias lives in
 //! `.cargo/config.toml`). `cargo xtask ci` green locally means CI green: `.ci/run` runs exactly it.
 //!
-//! Commands: `ci`, `test`, `smoke`, `bench`, `crash`, `tidy`, `help` (see [`USAGE`]).
+//! Commands: `ci`, `test`, `smoke`, `bench`, `crash`, `fuzz`, `schemathesis`, `tidy`, `help`
+//! (see [`USAGE`]).
 
 mod bench;
 mod crash;
+mod fuzz;
+mod schemathesis;
 mod tidy;
 
 use std::io::Write as _;
@@ -42,6 +45,15 @@ Commands:
          nothing acknowledged lost, approved charges = succeeded payments, one
          payment.succeeded each, every webhook delivered. SQLite, then PostgreSQL when
          VINR_TEST_POSTGRES_URL is set (under CI=true it must be)
+  fuzz [--seconds 60] [--target NAME]... [--no-cmin]
+         needs nightly and cargo-fuzz: each target of fuzz/ in turn (card_number,
+         signature_header, api_body, hosted_form) for N seconds with
+         `cargo +nightly fuzz run`, then `cargo fuzz cmin`; prints execs and time per
+         target. CI only replays the committed corpus (vinr-fuzz's corpus_replay test)
+  schemathesis [--max-examples 50] [--seed 1]
+         cargo build --release -p vinr-cli, then `vinr serve` on a fresh SQLite database
+         and schemathesis (PyPI, installed into target/schemathesis-venv) against its
+         /v1/openapi.json: no 5xx, no answer outside the document
   tidy   text checks the compiler does not make (crate docs, [lints], vinr-domain's
          dependencies, leftover macros, clock reads, docs/ARCHITECTURE.md); see xtask/src/tidy.rs
   help   this message
@@ -114,6 +126,11 @@ fn run() -> Result<()> {
         ["test"] => run_steps("test", &[TEST]),
         ["smoke"] => run_smoke(),
         ["tidy"] => run_tidy(),
+        ["fuzz", options @ ..] => fuzz::run(&project_root(), &fuzz::Options::parse(options)?),
+        ["schemathesis", options @ ..] => {
+            let options = schemathesis::Options::parse(options)?;
+            schemathesis::run(&project_root(), &cargo(), &options)
+        }
         ["bench", options @ ..] => {
             let options = bench::Options::parse(options)?;
             bench::run(&project_root(), &cargo(), &options)

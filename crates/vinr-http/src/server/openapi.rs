@@ -136,6 +136,23 @@ fn boolean() -> RefOr<Schema> {
     typed(Type::Boolean).into()
 }
 
+fn integer_in(min: i64, max: i64) -> RefOr<Schema> {
+    typed(Type::Integer)
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .into()
+}
+
+/// An expiry month, 1 to 12.
+fn exp_month() -> RefOr<Schema> {
+    integer_in(1, 12)
+}
+
+/// A four-digit expiry year as `vinr_domain::card::Expiry` takes it.
+fn exp_year() -> RefOr<Schema> {
+    integer_in(2000, 2099)
+}
+
 fn timestamp() -> RefOr<Schema> {
     typed(Type::Integer)
         .description(Some("Unix seconds"))
@@ -245,6 +262,12 @@ fn wire<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Vec<Value> 
 fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
     let address = |closed: bool, required: bool| {
         let f = |name| Field(name, nullable_string(), required);
+        // Answers hold the code upper-cased; requests may send it in any case.
+        let country = if closed {
+            "^[A-Za-z]{2}$"
+        } else {
+            "^[A-Z]{2}$"
+        };
         object(
             "A postal address; `country` is ISO 3166-1 alpha-2",
             closed,
@@ -254,7 +277,11 @@ fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 f("city"),
                 f("postalCode"),
                 f("state"),
-                f("country"),
+                Field(
+                    "country",
+                    nullable(Type::String).pattern(Some(country)).into(),
+                    required,
+                ),
             ],
         )
     };
@@ -318,7 +345,7 @@ fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                     req("type", constant("card")),
                     req("brand", one_of(card_brands)),
                     req("last4", string()),
-                    req("expMonth", integer()),
+                    req("expMonth", exp_month()),
                     req("expYear", integer()),
                     req("fingerprint", string()),
                     req("funding", one_of(["credit", "debit", "prepaid", "unknown"])),
@@ -620,7 +647,13 @@ fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
             object(
                 "How long the old secret keeps signing (default 24 h)",
                 true,
-                vec![opt("overlapSeconds", nullable(Type::Integer).into())],
+                vec![opt(
+                    "overlapSeconds",
+                    nullable(Type::Integer)
+                        .minimum(Some(0))
+                        .maximum(Some(7 * 24 * 3600))
+                        .into(),
+                )],
             ),
         ),
         (
@@ -630,6 +663,8 @@ fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 true,
                 vec![
                     req("number", string()),
+                    // No month or year range here: the number is checked first, so a bad
+                    // number with a bad month is `402 incorrect_number`, not a 400.
                     req("expMonth", integer()),
                     req("expYear", integer()),
                     opt("cvc", nullable_string()),
@@ -642,8 +677,8 @@ fn schemas() -> Vec<(&'static str, RefOr<Schema>)> {
                 "New card details from the network",
                 true,
                 vec![
-                    req("expMonth", integer()),
-                    req("expYear", integer()),
+                    req("expMonth", exp_month()),
+                    req("expYear", exp_year()),
                     opt("last4", nullable_string()),
                 ],
             ),
@@ -728,6 +763,147 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
 
 fn json(schema: RefOr<Schema>) -> Content {
     Content::new(Some(schema))
+}
+
+/// An OpenAPI link: from operation, to operation, and its path parameters as (name, runtime
+/// expression).
+type Link = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// OpenAPI links: the 200 answer of operation `from` supplies the path parameters of operation
+/// `to` (name, runtime expression). They let a client (and schemathesis's stateful phase) chain
+/// a created object into the calls that name it.
+const LINKS: &[Link] = &[
+    (
+        "createCustomer",
+        "retrieveCustomer",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createCustomer",
+        "updateCustomer",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createCustomer",
+        "deleteCustomer",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createCustomer",
+        "createSetup",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createCustomer",
+        "listMethods",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createCustomer",
+        "attachTestCard",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createSetup",
+        "retrieveSetup",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createSetup",
+        "cancelSetup",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "attachTestCard",
+        "retrieveMethod",
+        &[
+            ("id", "$response.body#/customerId"),
+            ("pm", "$response.body#/id"),
+        ],
+    ),
+    (
+        "attachTestCard",
+        "detachMethod",
+        &[
+            ("id", "$response.body#/customerId"),
+            ("pm", "$response.body#/id"),
+        ],
+    ),
+    (
+        "attachTestCard",
+        "networkUpdate",
+        &[("pm", "$response.body#/id")],
+    ),
+    (
+        "createPayment",
+        "retrievePayment",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createPayment",
+        "cancelPayment",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhookEndpoint",
+        "deleteWebhookEndpoint",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "createWebhookEndpoint",
+        "rotateWebhookSecret",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "listEvents",
+        "retrieveEvent",
+        &[("id", "$response.body#/data/0/id")],
+    ),
+];
+
+/// Adds [`LINKS`] to the 200 answers of `document` (built here rather than with utoipa's
+/// `Link`, which serializes its fields in snake case: `operation_id` where OpenAPI says
+/// `operationId`).
+fn add_links(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let links: serde_json::Map<String, Value> = LINKS
+            .iter()
+            .filter(|(from, _, _)| *from == id)
+            .map(|(_, to, parameters)| {
+                let parameters: serde_json::Map<String, Value> = parameters
+                    .iter()
+                    .map(|(name, expression)| ((*name).to_owned(), Value::from(*expression)))
+                    .collect();
+                (
+                    (*to).to_owned(),
+                    serde_json::json!({"operationId": to, "parameters": parameters}),
+                )
+            })
+            .collect();
+        if let (false, Some(ok)) = (
+            links.is_empty(),
+            operation
+                .pointer_mut("/responses/200")
+                .and_then(Value::as_object_mut),
+        ) {
+            ok.insert("links".to_owned(), Value::Object(links));
+        }
+    }
 }
 
 /// The error answers an operation can give.
@@ -872,7 +1048,11 @@ pub(crate) fn build() -> OpenApi {
 /// The document as JSON, built once.
 pub(crate) fn document_json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| build().to_json().unwrap_or_default())
+    DOC.get_or_init(|| {
+        let mut document = serde_json::to_value(build()).unwrap_or_default();
+        add_links(&mut document);
+        serde_json::to_string(&document).unwrap_or_default()
+    })
 }
 
 /// `GET /v1/openapi.json`.

@@ -199,7 +199,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The three kinds of pattern the document uses; any other fails the test, so none goes
+/// The kinds of pattern the document uses; any other fails the test, so none goes
 /// unchecked.
 fn pattern_matches(pattern: &str, s: &str) -> bool {
     if let Some(prefix) = pattern
@@ -213,6 +213,8 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
     }
     match pattern {
         "^[A-Z]{3}$" => s.len() == 3 && s.bytes().all(|c| c.is_ascii_uppercase()),
+        "^[A-Z]{2}$" => s.len() == 2 && s.bytes().all(|c| c.is_ascii_uppercase()),
+        "^[A-Za-z]{2}$" => s.len() == 2 && s.bytes().all(|c| c.is_ascii_alphabetic()),
         "^whsec_" => s.starts_with("whsec_"),
         other => panic!("unknown pattern {other}"),
     }
@@ -962,4 +964,47 @@ fn the_checker_catches_drift() {
     }
     customer.as_object_mut().unwrap().remove("version");
     assert!(!c.check_named("Customer", &customer).is_empty());
+}
+
+#[test]
+fn links_name_real_operations_and_their_path_parameters() {
+    let doc = doc();
+    let mut operations = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            let params: BTreeSet<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            operations.insert(
+                op["operationId"].as_str().unwrap().to_owned(),
+                (path, params),
+            );
+        }
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for link in op["responses"]["200"]["links"]
+                .as_object()
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                links += 1;
+                let to = link["operationId"].as_str().unwrap();
+                let (_, params) = operations.get(to).unwrap_or_else(|| panic!("no {to}"));
+                let given: BTreeSet<String> = link["parameters"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect();
+                assert_eq!(&given, params, "link to {to}");
+            }
+        }
+    }
+    assert_eq!(links, super::LINKS.len());
 }
