@@ -7,7 +7,9 @@
 //! off-session payments). The writer's connection turns it off; this thread, on a connection of
 //! its own, runs a `PASSIVE` checkpoint after the writer nudges it (at most every [`GAP`]) or
 //! every [`IDLE`]. A passive checkpoint never blocks the writer or a reader; WAL mode lets it
-//! run while the next batch is written. Durability is unchanged: a commit is durable once its
+//! run while the next batch is written. Once the WAL holds [`TRUNCATE_FRAMES`] frames, the
+//! thread truncates it (see `run`), so the file and its shared-memory index stay bounded
+//! whatever the read load. Durability is unchanged: a commit is durable once its
 //! WAL frames are fsynced, before any checkpoint.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -21,6 +23,10 @@ use super::SqliteError;
 /// The shortest time between two checkpoints: batches commit far more often than this, and
 /// each checkpoint fsyncs the database file.
 const GAP: Duration = Duration::from_millis(50);
+
+/// The WAL size, in frames (pages of 4 KiB), past which a checkpoint also truncates the WAL:
+/// 16 MiB, a few hundred batches.
+const TRUNCATE_FRAMES: i64 = 4096;
 
 /// How long the thread waits for a nudge before checkpointing anyway.
 const IDLE: Duration = Duration::from_secs(1);
@@ -72,7 +78,17 @@ fn run(conn: &Connection, nudges: &Receiver<()>) {
         }
         // A failed checkpoint (the disk is full, say) is retried at the next nudge; the
         // writer's own commits report such failures to their callers.
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let left: Option<i64> = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+            .ok();
+        if left.is_some_and(|frames| frames >= TRUNCATE_FRAMES) {
+            // Copied or not, the frames stay in the WAL until it restarts from its start, which
+            // SQLite does only when no reader still uses it; under a steady read load that is
+            // never, and the WAL (and its shared-memory index, part of our RSS) would grow
+            // without end. `TRUNCATE` waits (the busy timeout) for the readers of old snapshots
+            // to finish, holds the next write set back for the copy, and empties the file.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         thread::sleep(GAP);
     }
 }
