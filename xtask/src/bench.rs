@@ -6,7 +6,7 @@
 //! The measuring lives in `crates/vinr-bench` (tokio, hyper, hdrhistogram); xtask only builds and
 //! runs it, so it keeps to xshell and anyhow.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
@@ -114,33 +114,11 @@ fn parse_count(text: &str) -> Result<u64> {
     Ok(count)
 }
 
-/// The target directory cargo builds into.
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// Builds the release binaries and runs the suite from the workspace root.
 pub(crate) fn run(root: &Path, cargo: &str, options: &Options) -> Result<()> {
+    let release = crate::build_release(root, cargo, "bench", &["vinr-cli", "vinr-bench"])?;
     let sh = Shell::new()?;
     sh.change_dir(root);
-    // Two builds, not one: `-p vinr-cli` alone gives the `vinr` that `cargo xtask smoke` and
-    // users build (the same features, so the same binary and no rebuild between the two).
-    for package in ["vinr-cli", "vinr-bench"] {
-        eprintln!("\n==> bench: cargo build --release -p {package}");
-        cmd!(sh, "{cargo} build --release -p {package}")
-            .run()
-            .with_context(|| format!("bench: the release build of {package} failed"))?;
-    }
-    let release = target_dir(root).join("release");
     let bench = release.join("vinr-bench");
     let args = options.suite_args(&release, root);
     eprintln!("\n==> bench: {} {}", bench.display(), args.join(" "));

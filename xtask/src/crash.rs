@@ -8,7 +8,7 @@
 //!
 //! `cargo xtask ci` ends with a short round ([`Options::ci`]: one round per store).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
@@ -117,33 +117,14 @@ fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
-/// The target directory cargo builds into.
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// Builds the release binaries and runs the rounds from the workspace root.
 pub(crate) fn run(root: &Path, cargo: &str, options: &Options) -> Result<()> {
+    let release = crate::build_release(root, cargo, "crash", &["vinr-cli", "vinr-bench"])?;
     let sh = Shell::new()?;
     sh.change_dir(root);
-    for package in ["vinr-cli", "vinr-bench"] {
-        eprintln!("\n==> crash: cargo build --release -p {package}");
-        cmd!(sh, "{cargo} build --release -p {package}")
-            .run()
-            .with_context(|| format!("crash: the release build of {package} failed"))?;
-    }
-    let bench = target_dir(root).join("release").join("vinr-bench");
+    let bench = release.join("vinr-bench");
     let require_postgres = under_ci();
-    let args = options.crash_args(&target_dir(root).join("release"), require_postgres);
+    let args = options.crash_args(&release, require_postgres);
     eprintln!("\n==> crash: {} {}", bench.display(), args.join(" "));
     cmd!(sh, "{bench} {args...}")
         .run()

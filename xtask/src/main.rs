@@ -37,7 +37,8 @@ Commands:
          load benchmark of `vinr serve` (SQLite, and PostgreSQL when VINR_TEST_POSTGRES_URL
          is set) beside a bare axum baseline; rewrites the generated part of
          docs/benchmarks.md. --quick: 5 s per scenario, under 2 minutes; default 20 s;
-         --scale adds 10 k and 100 k customers (--scale-max 1000000 for 1 M; full mode only)
+         --scale adds 10 k and 100 k customers on SQLite (--scale-max 1000000 for 1 M;
+         full mode only)
   crash [--rounds 5] [--payments 2000] [--seed S] [--sqlite-only]
          cargo build --release -p vinr-cli, -p vinr-bench, then vinr-bench crash: per
          round, N off-session payments from 32 connections, SIGKILL of `vinr serve` at a
@@ -147,6 +148,37 @@ fn run() -> Result<()> {
 }
 
 /// The workspace root: the parent of xtask's own manifest directory.
+/// The target directory cargo builds into: `CARGO_TARGET_DIR` (relative to the workspace root
+/// when relative), else `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `cargo build --release -p <package>` for each package in turn, announced as `task`, from
+/// the workspace root; gives the release directory. One build per package, not one for all:
+/// `-p vinr-cli` alone gives the `vinr` that `cargo xtask smoke` and users build (the same
+/// features, so the same binary and no rebuild between the commands).
+fn build_release(root: &Path, cargo: &str, task: &str, packages: &[&str]) -> Result<PathBuf> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    for package in packages {
+        eprintln!("\n==> {task}: cargo build --release -p {package}");
+        cmd!(sh, "{cargo} build --release -p {package}")
+            .run()
+            .with_context(|| format!("{task}: the release build of {package} failed"))?;
+    }
+    Ok(target_dir(root).join("release"))
+}
+
 fn project_root() -> PathBuf {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
@@ -196,13 +228,9 @@ fn run_smoke() -> Result<()> {
             script.display()
         );
     }
+    build_release(&root, &cargo(), "smoke", &["vinr-cli"])?;
     let sh = Shell::new()?;
     sh.change_dir(&root);
-    let cargo = cargo();
-    eprintln!("\n==> smoke: cargo build --release -p vinr-cli");
-    cmd!(sh, "{cargo} build --release -p vinr-cli")
-        .run()
-        .context("smoke: the release build of vinr-cli failed")?;
     eprintln!(
         "\n==> smoke: python3 {} target/release/vinr",
         script.display()

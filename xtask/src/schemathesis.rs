@@ -132,17 +132,8 @@ impl Drop for Server {
 /// Builds, starts, checks, stops.
 pub(crate) fn run(root: &Path, cargo: &str, options: &Options) -> Result<()> {
     let st = ensure_schemathesis(root)?;
-    eprintln!("\n==> schemathesis: cargo build --release -p vinr-cli");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "vinr-cli"])
-        .current_dir(root)
-        .status()
-        .context("cannot start cargo")?;
-    if !status.success() {
-        bail!("schemathesis: the release build of vinr-cli failed");
-    }
-    let vinr = target_dir(root).join("release").join("vinr");
-    let dir = target_dir(root).join(format!("schemathesis-run-{}", std::process::id()));
+    let vinr = crate::build_release(root, cargo, "schemathesis", &["vinr-cli"])?.join("vinr");
+    let dir = crate::target_dir(root).join(format!("schemathesis-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let result = run_against_server(&vinr, &st, &dir, options);
@@ -212,7 +203,7 @@ fn shown(args: &[String]) -> String {
 /// `target/schemathesis-venv/bin/st`, installing schemathesis [`VERSION`] there first when it
 /// is missing or another version.
 fn ensure_schemathesis(root: &Path) -> Result<PathBuf> {
-    let venv = target_dir(root).join("schemathesis-venv");
+    let venv = crate::target_dir(root).join("schemathesis-venv");
     let st = venv.join("bin").join("st");
     let installed = Command::new(&st)
         .arg("--version")
@@ -243,13 +234,6 @@ fn ensure_schemathesis(root: &Path) -> Result<PathBuf> {
         bail!("pip install schemathesis=={VERSION} failed");
     }
     Ok(st)
-}
-
-/// The target directory cargo builds into.
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
 }
 
 /// A port free right now on the loopback.
