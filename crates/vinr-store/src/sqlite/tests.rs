@@ -390,3 +390,47 @@ async fn the_checkpointer_copies_commits_into_the_file_while_the_store_is_open()
     store.close().unwrap();
     remove(&db);
 }
+
+#[tokio::test]
+async fn the_checkpointer_truncates_a_wal_that_a_long_reader_let_grow() {
+    use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
+    let db = temp_db("truncate");
+    let store = SqliteStore::open(&db).unwrap();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    // A reader that keeps its snapshot stops the WAL from restarting, as a steady read load
+    // does, so every commit below lands further into the file.
+    let reader = Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM api_keys", [], |row| row.get(0))
+        .unwrap();
+    let mut i = 0;
+    while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 17 * 1024 * 1024 {
+        let key = ApiKeyRecord {
+            id: format!("key_{i:024}"),
+            mode: Mode::Test,
+            hash: format!("{i:064}"),
+            prefix: "sk_test_abcd".to_owned(),
+            created: DateTime::UNIX_EPOCH,
+            revoked: None,
+        };
+        store.insert_key(key).await.unwrap();
+        i += 1;
+        assert!(i < 20_000, "the WAL did not grow past 16 MiB");
+    }
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    // Without the truncating checkpoint the file would keep its size for good (SQLite reuses
+    // a WAL from its start but never shrinks it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not truncated within 15 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(store.list_keys().await.unwrap().len(), i);
+    store.close().unwrap();
+    remove(&db);
+}
