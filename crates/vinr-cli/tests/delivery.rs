@@ -14,6 +14,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use common::postgres::{execute, postgres_url, random_suffix};
 use common::receiver::{Hit, Receiver};
 use common::{Server, TempDir, wait_until};
 use serde_json::json;
@@ -174,45 +175,6 @@ fn a_server_killed_while_a_retry_is_pending_delivers_it_after_a_restart() {
     assert!(restarted.stop().success());
 }
 
-const URL_VAR: &str = "VINR_TEST_POSTGRES_URL";
-
-fn postgres_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{URL_VAR} is not set, and CI=true: the PostgreSQL tests must run in CI"
-            );
-            eprintln!(
-                "skipping a PostgreSQL test: set {URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
-            );
-            None
-        }
-    }
-}
-
-fn execute(url: &str, sql: &str) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}")
-                });
-            let driver = tokio::spawn(connection);
-            client
-                .batch_execute(sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            drop(client);
-            let _ = driver.await;
-        });
-}
-
 /// A database made for the test on the server of `VINR_TEST_POSTGRES_URL`, dropped when this
 /// goes.
 struct Database {
@@ -223,15 +185,7 @@ struct Database {
 
 impl Database {
     fn new(admin: &str) -> Database {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        // A random suffix without a clock or a random crate: std's hasher keys are random.
-        let name = format!(
-            "vinr_t_{:x}{:016x}",
-            std::process::id(),
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-        );
+        let name = format!("vinr_t_{}", random_suffix());
         execute(admin, &format!("CREATE DATABASE {name}"));
         Database {
             admin: admin.to_owned(),

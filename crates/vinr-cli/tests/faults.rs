@@ -27,11 +27,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::postgres::{Schema, postgres_url};
 use common::{Response, Server, TempDir, request, secret_keys};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-const URL_VAR: &str = "VINR_TEST_POSTGRES_URL";
 const VAULT_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// The server's request timeout in these tests (its default).
@@ -47,103 +47,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL: a schema per test, and a proxy that can refuse or hang.
-
-fn postgres_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{URL_VAR} is not set, and CI=true: the PostgreSQL tests must run in CI"
-            );
-            eprintln!(
-                "skipping a PostgreSQL test: set {URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
-            );
-            None
-        }
-    }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// The text columns of every row of a query, straight on the database.
-fn rows(base: &str, sql: &str) -> Vec<Vec<String>> {
-    block_on(async {
-        let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
-        let driver = tokio::spawn(connection);
-        let messages = client.simple_query(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
-        messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).unwrap_or_default().to_owned())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    })
-}
-
-/// A schema made for the test, dropped when this goes.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(base: &str) -> Schema {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        let suffix = format!(
-            "{:x}{:016x}",
-            std::process::id(),
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-        );
-        let name = format!("vinr_fault_t_{suffix}");
-        rows(base, &format!("CREATE SCHEMA {name}"));
-        Schema {
-            base: base.to_owned(),
-            name,
-        }
-    }
-
-    /// `url`, its connections working in this schema.
-    fn url_via(&self, url: &str) -> String {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}options=-c%20search_path%3D{}", self.name)
-    }
-
-    /// Text columns of a query in this schema, straight on the database.
-    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        rows(
-            &self.base,
-            &format!("SET search_path = {}; {sql}", self.name),
-        )
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        rows(
-            &self.base,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-    }
-}
+// PostgreSQL: a schema per test (`common::postgres`), and a proxy that can refuse or hang.
 
 /// The `host:port` of a `postgres://` URL, and the URL with it replaced by `proxy`.
 fn through_proxy(url: &str, proxy: SocketAddr) -> (SocketAddr, String) {
@@ -456,7 +360,7 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 fn database_outage(fault: Fault) {
     let _serial = serial();
     let Some(base) = postgres_url() else { return };
-    let schema = Schema::new(&base);
+    let schema = Schema::new(&base, "vinr_fault_t");
     let (upstream, _) = through_proxy(&base, "127.0.0.1:1".parse().unwrap());
     let proxy = Proxy::start(upstream);
     let (_, proxied) = through_proxy(&base, proxy.addr);
@@ -873,6 +777,6 @@ fn hanging_or_refusing_webhook_receivers_never_slow_the_api_on_sqlite() {
 fn hanging_or_refusing_webhook_receivers_never_slow_the_api_on_postgres() {
     let _serial = serial();
     let Some(base) = postgres_url() else { return };
-    let schema = Schema::new(&base);
+    let schema = Schema::new(&base, "vinr_fault_t");
     hanging_receivers_never_slow_the_api(&schema.url_via(&base), &[("VINR_VAULT_KEY", VAULT_KEY)]);
 }

@@ -8,87 +8,9 @@
 
 mod common;
 
+use common::postgres::{Schema, postgres_url};
 use common::{Server, TempDir, run, secret_keys, text};
 use serde_json::json;
-
-const URL_VAR: &str = "VINR_TEST_POSTGRES_URL";
-
-/// A schema made for the test, dropped when this goes.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn execute(base: &str, sql: &str) {
-    block_on(async {
-        let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
-    });
-}
-
-impl Schema {
-    fn new(base: &str) -> Schema {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        // A random suffix without a clock or a random crate: std's hasher keys are random.
-        let suffix = format!(
-            "{:x}{:016x}",
-            std::process::id(),
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-        );
-        let name = format!("vinr_cli_t_{suffix}");
-        execute(base, &format!("CREATE SCHEMA {name}"));
-        Schema {
-            base: base.to_owned(),
-            name,
-        }
-    }
-
-    /// The database URL whose connections work in this schema.
-    fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        execute(
-            &self.base,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-    }
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{URL_VAR} is not set, and CI=true: the PostgreSQL tests must run in CI"
-            );
-            eprintln!(
-                "skipping a PostgreSQL test: set {URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
-            );
-            None
-        }
-    }
-}
 
 const OLD: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 const NEW: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
@@ -96,7 +18,7 @@ const NEW: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 #[test]
 fn serve_keys_vault_and_migrate_run_on_postgres() {
     let Some(base) = postgres_url() else { return };
-    let schema = Schema::new(&base);
+    let schema = Schema::new(&base, "vinr_cli_t");
     let db = schema.url();
 
     let migrated = run(&["migrate", "--database-url", &db], &[]);
