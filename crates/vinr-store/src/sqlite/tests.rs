@@ -359,22 +359,26 @@ fn the_delivery_migration_leaves_older_events_to_fan_out() {
     remove(&path);
 }
 
+/// The `i`-th of a run of distinct API key records: small commits for the checkpoint tests.
+fn numbered_key(i: usize) -> vinr_ports::keys::ApiKeyRecord {
+    vinr_ports::keys::ApiKeyRecord {
+        id: format!("key_{i:024}"),
+        mode: Mode::Test,
+        hash: format!("{i:064}"),
+        prefix: "sk_test_abcd".to_owned(),
+        created: DateTime::UNIX_EPOCH,
+        revoked: None,
+    }
+}
+
 #[tokio::test]
 async fn the_checkpointer_copies_commits_into_the_file_while_the_store_is_open() {
-    use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
+    use vinr_ports::keys::ApiKeyStore;
     let db = temp_db("checkpointer");
     let store = SqliteStore::open(&db).unwrap();
     let before = std::fs::metadata(&db).unwrap().len();
     for i in 0..300 {
-        let key = ApiKeyRecord {
-            id: format!("key_{i:024}"),
-            mode: Mode::Test,
-            hash: format!("{i:064}"),
-            prefix: "sk_test_abcd".to_owned(),
-            created: DateTime::UNIX_EPOCH,
-            revoked: None,
-        };
-        store.insert_key(key).await.unwrap();
+        store.insert_key(numbered_key(i)).await.unwrap();
     }
     // The writer never checkpoints (and 300 small commits are far below SQLite's automatic
     // threshold anyway): only the checkpointer thread can make the file grow while it is open.
@@ -393,7 +397,7 @@ async fn the_checkpointer_copies_commits_into_the_file_while_the_store_is_open()
 
 #[tokio::test]
 async fn the_checkpointer_truncates_a_wal_that_a_long_reader_let_grow() {
-    use vinr_ports::keys::{ApiKeyRecord, ApiKeyStore};
+    use vinr_ports::keys::ApiKeyStore;
     let db = temp_db("truncate");
     let store = SqliteStore::open(&db).unwrap();
     let wal = PathBuf::from(format!("{}-wal", db.display()));
@@ -406,15 +410,7 @@ async fn the_checkpointer_truncates_a_wal_that_a_long_reader_let_grow() {
         .unwrap();
     let mut i = 0;
     while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 17 * 1024 * 1024 {
-        let key = ApiKeyRecord {
-            id: format!("key_{i:024}"),
-            mode: Mode::Test,
-            hash: format!("{i:064}"),
-            prefix: "sk_test_abcd".to_owned(),
-            created: DateTime::UNIX_EPOCH,
-            revoked: None,
-        };
-        store.insert_key(key).await.unwrap();
+        store.insert_key(numbered_key(i)).await.unwrap();
         i += 1;
         assert!(i < 20_000, "the WAL did not grow past 16 MiB");
     }
